@@ -1,0 +1,126 @@
+"""Sessions of the literate loop: tangle, lint, tests, docs, serve, wheel, browser.
+
+    nox -s docs             build the site into site/ (strict)
+    nox -s tests            tests/ + every Python block of docs/ and README.md
+    nox -s tangle           write literate_transformer/ from the chapters
+    nox -s tangle -- --check   fail if the package differs from the chapters
+
+Environments are reused between runs. PyTorch is pinned to the CPU build that
+these sessions were tested with; set LT_TORCH to install another, for example
+a CUDA build:
+
+    LT_TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" \
+        nox -s "tests(device='cuda')"
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.4.15"
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tangle", "lint", "tests", "docs", "wheel"]
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+# pip finds a CPU wheel of this version on the development machines; elsewhere
+# it takes PyPI's build. Override with LT_TORCH (a pip requirement and options).
+TORCH = "torch==2.13.0"
+
+
+def group(name: str) -> list[str]:
+    """The requirements of a dependency group of pyproject.toml."""
+    return list(nox.project.dependency_groups(PYPROJECT, name))
+
+
+def install_torch(session: nox.Session) -> None:
+    session.install(*shlex.split(os.environ.get("LT_TORCH", TORCH)))
+
+
+def install_package(session: nox.Session, *groups: str) -> None:
+    """PyTorch first (so that pip keeps it), then the package and the groups."""
+    install_torch(session)
+    requirements = [req for name in groups for req in group(name)]
+    session.install("-e", ".", *requirements)
+
+
+@nox.session
+def tangle(session: nox.Session) -> None:
+    """Write literate_transformer/ from docs/ (`-- --check`: only compare)."""
+    session.install(*group("tangle"))
+    session.run("python", "tools/tangle.py", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the repository."""
+    session.install(*group("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+@nox.parametrize("device", ["cpu", "cuda"])
+def tests(session: nox.Session, device: str) -> None:
+    """pytest over tests/, docs/ and README.md on one device."""
+    if device == "cuda" and shutil.which("nvidia-smi") is None:
+        session.skip("no NVIDIA GPU here (nvidia-smi not found): CUDA tests skipped")
+    install_package(session, "test")
+    if device == "cuda":
+        probe = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
+        if session.run("python", "-c", probe, success_codes=[0, 1], silent=True):
+            session.skip(
+                "torch.cuda.is_available() is False: install a CUDA build of "
+                "PyTorch with LT_TORCH (see noxfile.py); CUDA tests skipped"
+            )
+    # A chapter edited but not re-tangled would test stale package code.
+    session.run("python", "tools/tangle.py", "--check")
+    session.run("pytest", *session.posargs, env={"LT_DEVICE": device})
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the site into site/ with `mkdocs build --strict`."""
+    install_package(session, "docs", "tangle")
+    session.run("python", "tools/tangle.py", "--check")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env=DOCS_ENV)
+
+
+@nox.session
+def serve(session: nox.Session) -> None:
+    """Preview the site at http://127.0.0.1:8000, re-tangling first."""
+    install_package(session, "docs", "tangle")
+    session.run("python", "tools/tangle.py")
+    session.run("mkdocs", "serve", *session.posargs, env=DOCS_ENV)
+
+
+@nox.session(reuse_venv=False)
+def wheel(session: nox.Session) -> None:
+    """Build the wheel, install it in a fresh venv, import every module."""
+    session.install("build")
+    dist = Path(tempfile.mkdtemp(prefix="lt-dist-"))
+    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist))
+    (built,) = dist.glob("literate_transformer-*.whl")
+    install_torch(session)
+    session.install(str(built))
+    # Run outside the checkout, so that `import` finds the installed copy.
+    with session.chdir(dist):
+        session.run("python", str(ROOT / "tests" / "import_wheel.py"), str(built))
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Open the built site in headless Chromium; no request may leave localhost."""
+    session.install(*group("browser"))
+    session.run("python", "tests/browser_check.py", "site", *session.posargs)
+
+
+# mkdocs-material 9.8 prints a banner about MkDocs 2.0 on every build.
+DOCS_ENV = {"NO_MKDOCS_2_WARNING": "1"}

@@ -1,0 +1,185 @@
+"""Every Python block of the chapters runs, and a failing one says where.
+
+`pytest --codeblocks` runs only the fences it recognises. This file parses the
+Markdown with a fence reader of its own and fails when a Python fence would not
+be collected, so that an unsupported fence syntax cannot silently skip code.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKDOWN = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+LANGUAGE = re.compile(r"^\{?\s*\.?(?P<lang>[A-Za-z0-9_+-]+)")
+PYTHON = {"python", "python3", "py", "py3", "pycon", "ipython", "ipython3"}
+
+
+@dataclass(frozen=True)
+class Fence:
+    line: int  # 1-based line of the opening fence
+    info: str
+
+
+def python_fences(text: str) -> list[Fence]:
+    """Opening lines of the Python fences (``` or ~~~, any indent) in Markdown."""
+    found = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if opening is None or (opening["fence"][0] == "`" and "`" in opening["info"]):
+            i += 1
+            continue
+        marker, info = opening["fence"], opening["info"].strip()
+        language = LANGUAGE.match(info)
+        if language and language["lang"].lower() in PYTHON:
+            found.append(Fence(i + 1, info))
+        closing = re.compile(rf"^[ \t]*{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$")
+        i += 1
+        while i < len(lines) and not closing.match(lines[i]):
+            i += 1
+        i += 1
+    return found
+
+
+def collected_fences(path: Path) -> set[int]:
+    """Lines of the fences whose code pytest-codeblocks runs (with our shim)."""
+    from pytest_codeblocks.plugin import extract_from_file
+
+    lines: set[int] = set()
+    for block in extract_from_file(path):
+        if block.syntax == "python":
+            lines.update(block.fences)
+    return lines
+
+
+def test_the_fence_reader_finds_every_python_fence_syntax():
+    text = textwrap.dedent(
+        """\
+        ```python
+        a = 1
+        ```
+        ```py
+        ```
+        ~~~python
+        ~~~
+        ``` {.python file=literate_transformer/x.py}
+        ```
+        ```python title="x.py"
+        ```
+            ```python
+            ```
+        ````markdown
+        ```python
+        ```
+        ````
+        ```text
+        ```
+        """
+    )
+    assert [f.line for f in python_fences(text)] == [1, 4, 6, 8, 10, 12], python_fences(
+        text
+    )
+
+
+@pytest.mark.parametrize("path", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_python_fence_is_collected(path: Path):
+    fences = python_fences(path.read_text(encoding="utf-8"))
+    collected = collected_fences(path)
+    missed = [f for f in fences if f.line not in collected]
+    assert not missed, (
+        f"{path.relative_to(ROOT)}: these Python fences would not run: "
+        + "; ".join(f"line {f.line}: ```{f.info}" for f in missed)
+        + ". Use ```python for examples and ``` {.python file=...} for "
+        "definitions (named blocks must be referenced by a file block)."
+    )
+
+
+def test_docs_have_python_fences_at_all():
+    # Guards the test above against a reader that finds nothing.
+    assert len(python_fences((ROOT / "docs" / "literate.md").read_text())) >= 3
+
+
+BROKEN_CHAPTER = """\
+# A chapter with a bug
+
+``` {.python file=literate_transformer/demo.py}
+def double(x):
+    return 2 * x
+```
+
+Later blocks of the same file see the earlier ones:
+
+``` {.python file=literate_transformer/demo.py}
+def quadruple(x):
+    <<quadruple-body>>
+
+
+assert quadruple(1) == 4, quadruple(1)
+```
+
+``` {.python #quadruple-body}
+return double(double(x))
+```
+
+```python
+from math import sqrt
+
+assert sqrt(16) == 4
+```
+
+```python
+x = 3
+y = x + 1
+assert y == 5, f"y is {y}"
+```
+"""
+
+
+def run_pytest_on(chapter: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run the project's pytest set-up on one chapter, in a scratch copy."""
+    shutil.copy(ROOT / "conftest.py", tmp_path)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "chapter.md").write_text(chapter, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "docs"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_a_broken_snippet_fails_and_names_its_file_and_line(tmp_path: Path):
+    done = run_pytest_on(BROKEN_CHAPTER, tmp_path)
+    report = done.stdout + done.stderr
+    assert done.returncode == 1, report
+    assert "1 failed, 2 passed" in report, report
+    line = BROKEN_CHAPTER.splitlines().index('assert y == 5, f"y is {y}"') + 1
+    assert f"docs/chapter.md:{line}:" in report, report
+    assert "AssertionError: y is 4" in report, report
+
+
+def test_definition_blocks_run_together_with_their_named_parts(tmp_path: Path):
+    # The file's second block calls the first one's function through a named
+    # block; break the named block and the failure points at the chapter line.
+    chapter = BROKEN_CHAPTER.replace("assert y == 5", "assert y == 4")
+    chapter = chapter.replace("return double(double(x))", "return double(x)")
+    chapter += "\n```python\nprint('done')\n```\n"
+    done = run_pytest_on(chapter, tmp_path)
+    report = done.stdout + done.stderr
+    assert done.returncode == 1, report
+    assert "1 failed, 3 passed" in report, report
+    line = chapter.splitlines().index("assert quadruple(1) == 4, quadruple(1)") + 1
+    assert f"docs/chapter.md:{line}:" in report, report
+    assert "AssertionError: 2" in report, report
