@@ -102,26 +102,27 @@ def check_site(folder: Path, shots: Path | None) -> list[str]:
                     problems.append(f"{current['url']}: request to {request.url}")
 
             page.on("request", on_request)
-            page.on(
-                "requestfailed",
-                lambda r: problems.append(
-                    f"{current['url']}: failed request {r.url} ({r.failure})"
-                ),
-            )
-            page.on(
-                "response",
-                lambda r: r.status >= 400
-                and problems.append(f"{current['url']}: HTTP {r.status} for {r.url}"),
-            )
-            page.on(
-                "console",
-                lambda m: m.type == "error"
-                and problems.append(f"{current['url']}: console error: {m.text}"),
-            )
-            page.on(
-                "pageerror",
-                lambda e: problems.append(f"{current['url']}: page error: {e}"),
-            )
+
+            def on_failed(request) -> None:
+                problems.append(f"{current['url']}: failed: {request.url}")
+
+            def on_response(response) -> None:
+                if response.status >= 400:
+                    problems.append(
+                        f"{current['url']}: HTTP {response.status}: {response.url}"
+                    )
+
+            def on_console(message) -> None:
+                if message.type == "error":
+                    problems.append(f"{current['url']}: console: {message.text}")
+
+            def on_error(error) -> None:
+                problems.append(f"{current['url']}: page error: {error}")
+
+            page.on("requestfailed", on_failed)
+            page.on("response", on_response)
+            page.on("console", on_console)
+            page.on("pageerror", on_error)
             for url in pages(folder, base):
                 current["url"] = url
                 page.goto(url, wait_until="networkidle")
