@@ -95,10 +95,11 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def serve(session: nox.Session) -> None:
-    """Preview the site at http://127.0.0.1:8000, re-tangling first."""
+    """Preview the site at http://127.0.0.1:8000; every rebuild re-tangles."""
     install_package(session, "docs", "tangle")
-    session.run("python", "tools/tangle.py")
-    session.run("mkdocs", "serve", *session.posargs, env=DOCS_ENV)
+    session.run(
+        "mkdocs", "serve", *session.posargs, env={**DOCS_ENV, "LT_TANGLE_ON_BUILD": "1"}
+    )
 
 
 @nox.session(reuse_venv=False)

@@ -98,6 +98,15 @@ def nav_files(mkdocs_yml: Path) -> list[str]:
     return pages
 
 
+def executable(name: str, package: str) -> str:
+    """A command of this Python's environment (or else of PATH)."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if found is None:
+        raise TangleError(f"`{name}` is not installed (pip install {package})")
+    return found
+
+
 def run_entangled(root: Path, work: Path) -> dict[str, str]:
     """Tangle a copy of the chapters in `work`; return {target: annotated text}."""
     chapters = chapter_order(root)
@@ -109,11 +118,8 @@ def run_entangled(root: Path, work: Path) -> dict[str, str]:
         f'version = "2.0"\nwatch_list = [{watch}]\nannotation = "standard"\n',
         encoding="utf-8",
     )
-    entangled = shutil.which("entangled")
-    if entangled is None:
-        raise TangleError("`entangled` is not installed (pip install entangled-cli)")
     done = subprocess.run(
-        [entangled, "tangle"],
+        [executable("entangled", "entangled-cli"), "tangle"],
         cwd=work,
         capture_output=True,
         text=True,
@@ -159,11 +165,8 @@ def header(chapters: tuple[str, ...]) -> str:
 def ruff(
     root: Path, args: list[str], path: str, text: str
 ) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("ruff")
-    if exe is None:
-        raise TangleError("`ruff` is not installed (pip install ruff)")
     return subprocess.run(
-        [exe, *args, "--stdin-filename", path, "-"],
+        [executable("ruff", "ruff"), *args, "--stdin-filename", path, "-"],
         input=text,
         cwd=root,
         capture_output=True,
