@@ -67,7 +67,8 @@ def attention(
     broadcastable to (..., T_q, T_k), True where a query may attend to a key.
     Returns the output (..., T_q, d_v) and the weights (..., T_q, T_k). A query
     whose keys are all masked gets zero weights and a zero output, never NaN.
-    Dropout with probability `dropout_p` is applied to the weights.
+    As in `scaled_dot_product_attention`, dropout with probability `dropout_p`
+    is applied to the weights whenever `dropout_p > 0`, so pass 0.0 in eval.
     """
     check_qkv(q, k, v)
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T_q, T_k)
@@ -137,6 +138,12 @@ class MultiHeadAttention(nn.Module):
         N, T_q, _ = query.shape
         T_k = key.size(1)
         if mask is not None:
+            if mask.dim() not in (2, 4):
+                raise ValueError(
+                    "mask: expected (T_q, T_k) or (N, heads, T_q, T_k) with "
+                    f"broadcastable sizes, got {tuple(mask.shape)}; for one mask "
+                    "per sequence of shape (N, T_q, T_k), pass mask[:, None]"
+                )
             check_mask(mask, (N, self.num_heads, T_q, T_k))
         q = self.split_heads(self.q_proj(query))  # (N, h, T_q, d_head)
         k = self.split_heads(self.k_proj(key))  # (N, h, T_k, d_head)
@@ -145,13 +152,15 @@ class MultiHeadAttention(nn.Module):
         weights = None
         if need_weights or not self.fused:
             out, weights = attention(q, k, v, mask, dropout_p=p)
-            if average_weights:
+            if not need_weights:
+                weights = None
+            elif average_weights:
                 weights = weights.mean(dim=1)  # (N, T_q, T_k)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
             if mask is not None:
-                # A query with no key to attend to outputs zeros, whatever
-                # kernel PyTorch picked (see "The constant" in the chapter).
+                # PyTorch's kernels return zeros for a query with no key to
+                # attend to since 2.5; this makes the output not depend on it.
                 out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         out = out.transpose(1, 2).reshape(N, T_q, self.d_model)  # (N, T_q, d_model)
         return self.out_proj(out), weights

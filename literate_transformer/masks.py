@@ -26,7 +26,8 @@ def padding_mask(tokens: Tensor, pad_id: int = 0) -> Tensor:
         raise ValueError(
             f"tokens: expected token ids of shape (N, T), got {tuple(tokens.shape)}"
         )
-    if tokens.dtype.is_floating_point or tokens.dtype.is_complex:
+    kind = tokens.dtype
+    if kind == torch.bool or kind.is_floating_point or kind.is_complex:
         raise ValueError(f"tokens: expected integer token ids, got {tokens.dtype}")
     return tokens != pad_id
 
@@ -68,13 +69,6 @@ def attention_mask(
     return mask
 
 
-def causal_mask(size: int, *, device: torch.device | None = None) -> Tensor:
-    """True where query i may attend to key j, that is j <= i: bool (size, size)."""
-    if size < 1:
-        raise ValueError(f"size: expected a positive length, got {size}")
-    return torch.ones(size, size, dtype=torch.bool, device=device).tril()
-
-
 def key_mask_from_embeddings(emb: Tensor) -> Tensor:
     """The notes' heuristic: a key is padding where its vector sums to zero.
 
@@ -85,3 +79,10 @@ def key_mask_from_embeddings(emb: Tensor) -> Tensor:
     if emb.dim() != 3:
         raise ValueError(f"emb: expected shape (N, T, C), got {tuple(emb.shape)}")
     return torch.sign(torch.abs(emb.sum(dim=-1))) != 0
+
+
+def causal_mask(size: int, *, device: torch.device | None = None) -> Tensor:
+    """True where query i may attend to key j, that is j <= i: bool (size, size)."""
+    if size < 1:
+        raise ValueError(f"size: expected a positive length, got {size}")
+    return torch.ones(size, size, dtype=torch.bool, device=device).tril()

@@ -178,8 +178,10 @@ def test_weights_per_head_or_averaged(device):
     _, per_head = mha(x, need_weights=True, average_weights=False)
     assert averaged.shape == (2, 5, 5) and per_head.shape == (2, 4, 5, 5)
     assert torch.allclose(per_head.mean(dim=1), averaged)
-    _, none = mha(x)
-    assert none is None
+    for fused in (True, False):
+        mha.fused = fused
+        _, none = mha(x)
+        assert none is None, fused
 
 
 def test_dropout_acts_on_weights_in_training_only(device):
@@ -211,8 +213,12 @@ def test_a_boolean_two_dimensional_mask_broadcasts_over_batch_and_heads(device):
     ("call", "message"),
     [
         (
-            lambda m, x: m(x, mask=torch.ones(2, 5, 6, dtype=torch.bool)),
-            r"broadcastable to \(2, 2, 5, 5\).*got \(2, 5, 6\)",
+            lambda m, x: m(x, mask=torch.ones(2, 1, 5, 6, dtype=torch.bool)),
+            r"broadcastable to \(2, 2, 5, 5\).*got \(2, 1, 5, 6\)",
+        ),
+        (
+            lambda m, x: m(x, mask=torch.ones(2, 5, 5, dtype=torch.bool)),
+            r"got \(2, 5, 5\); for one mask per sequence.*pass mask\[:, None\]",
         ),
         (
             lambda m, x: m(x, mask=torch.ones(2, 1, 1, 5)),
@@ -228,7 +234,7 @@ def test_a_boolean_two_dimensional_mask_broadcasts_over_batch_and_heads(device):
             "key, value: expected the same length T_k, got 5 and 3",
         ),
     ],
-    ids=["mask shape", "mask dtype", "d_model", "batch", "lengths"],
+    ids=["mask shape", "3-D mask", "mask dtype", "d_model", "batch", "lengths"],
 )
 def test_bad_input_raises_a_value_error_that_says_what_was_expected(call, message):
     mha = MultiHeadAttention(8, 2)

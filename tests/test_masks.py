@@ -30,6 +30,10 @@ def test_padding_mask_is_true_exactly_at_real_tokens(device):
             r"expected token ids of shape \(N, T\), got \(4,\)",
         ),
         (torch.zeros(2, 3), "expected integer token ids, got torch.float32"),
+        (
+            torch.zeros(2, 3, dtype=torch.bool),
+            "expected integer token ids, got torch.bool",
+        ),
     ],
 )
 def test_padding_mask_rejects_bad_tokens(tokens, message):
@@ -96,3 +100,18 @@ def test_the_notes_heuristic_works_only_while_padding_vectors_are_zero():
 def test_the_notes_heuristic_rejects_a_wrong_shape():
     with pytest.raises(ValueError, match=r"expected shape \(N, T, C\), got \(2, 3\)"):
         key_mask_from_embeddings(torch.zeros(2, 3))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_right_padding_with_a_causal_mask_leaves_no_query_without_keys(seed):
+    generator = torch.Generator().manual_seed(seed)
+    N, T = 6, 9
+    lengths = torch.randint(1, T + 1, (N,), generator=generator)
+    tokens = (torch.arange(T) < lengths[:, None]).long()  # right padded, 1 = real
+    assert attention_mask(padding_mask(tokens), causal=True).any(dim=-1).all()
+    left = tokens.flip(-1)  # the same batch, left padded
+    empty = ~attention_mask(padding_mask(left), causal=True).any(dim=-1)  # (N, 1, T)
+    expected = (
+        torch.arange(T) < (T - lengths)[:, None]
+    )  # queries before the first token
+    assert torch.equal(empty[:, 0], expected)
