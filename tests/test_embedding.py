@@ -1,0 +1,127 @@
+"""embedding.py: TransformerEmbedding's options, padding row, and bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.positional import sinusoidal_encoding
+
+TOKENS = torch.tensor([[5, 8, 2, 0, 0], [3, 9, 4, 7, 1]])
+
+
+@pytest.mark.parametrize(
+    ("positional", "combine"),
+    [
+        ("sinusoidal", "add"),
+        ("learned", "add"),
+        ("none", "add"),
+        ("sinusoidal", "concat"),
+        ("learned", "concat"),
+    ],
+)
+def test_every_option_gives_the_model_width(positional, combine, device):
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(
+        20, 32, max_len=8, positional=positional, combine=combine
+    ).to(device)
+    out = layer(TOKENS.to(device))
+    assert out.shape == (2, 5, 32)
+    assert out.device.type == device.type
+
+
+def test_add_is_scaled_embedding_plus_encoding():
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(20, 16, max_len=8, dropout=0.0)
+    expected = layer.token.weight[TOKENS] * 4.0 + sinusoidal_encoding(8, 16)[:5]
+    assert torch.allclose(layer(TOKENS), expected)
+
+
+def test_concat_splits_the_width_between_tokens_and_positions():
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(
+        20, 16, max_len=8, combine="concat", d_position=6, dropout=0.0
+    )
+    out = layer(TOKENS)
+    assert layer.token.embedding_dim == 10
+    assert torch.allclose(out[..., :10], layer.token.weight[TOKENS] * 10**0.5)
+    assert torch.allclose(out[..., 10:], sinusoidal_encoding(8, 6)[:5].expand(2, 5, 6))
+
+
+def test_the_padding_row_is_zero_and_gets_no_gradient():
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(
+        20, 16, max_len=8, positional="none", pad_id=3, dropout=0.0
+    )
+    assert layer.token.weight[3].eq(0).all()
+    tokens = torch.tensor([[3, 1, 3]])
+    assert layer(tokens)[0, 0].eq(0).all()
+    layer(tokens).square().sum().backward()
+    assert (
+        layer.token.weight.grad[3].eq(0).all()
+        and layer.token.weight.grad[1].ne(0).any()
+    )
+
+
+def test_default_scale_gives_unit_variance_token_coordinates():
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(5000, 256, max_len=1, positional="none", dropout=0.0)
+    coordinates = layer(torch.arange(1, 5000).view(-1, 1))
+    assert abs(coordinates.std().item() - 1) < 0.02
+
+
+def test_scale_and_init_std_can_be_set():
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(
+        5000, 64, max_len=1, positional="none", scale=8.0, init_std=1.0, dropout=0.0
+    )
+    assert abs(layer(torch.arange(1, 5000).view(-1, 1)).std().item() - 8) < 0.2
+
+
+def test_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(20, 64, max_len=8, dropout=0.5)
+    assert not torch.equal(layer(TOKENS), layer(TOKENS))
+    layer.eval()
+    assert torch.equal(layer(TOKENS), layer(TOKENS))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"positional": "rotary"}, "positional: expected one of .*got 'rotary'"),
+        ({"combine": "sum"}, "combine: expected one of .*got 'sum'"),
+        (
+            {"combine": "concat", "positional": "none"},
+            "'concat' needs a positional encoding",
+        ),
+        (
+            {"combine": "concat", "d_position": 16},
+            "expected 0 < d_position < d_model=16, got 16",
+        ),
+        ({"pad_id": 20}, r"expected 0 <= pad_id < 20, got 20"),
+        ({"max_len": 3}, "expected 1 to max_len=3 positions, got 5"),
+    ],
+)
+def test_bad_options_are_refused_with_what_was_expected(kwargs, message):
+    options = {"max_len": 8, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        TransformerEmbedding(20, 16, **options)(TOKENS)
+
+
+@pytest.mark.parametrize(
+    ("tokens", "message"),
+    [
+        (torch.tensor([[1, 20]]), r"expected ids in \[0, 20\), got ids from 1 to 20"),
+        (torch.tensor([[-1, 2]]), r"got ids from -1 to 2"),
+        (
+            torch.zeros(2, 3),
+            r"expected integer ids of shape \(N, T\), got torch.float32",
+        ),
+        (torch.zeros(3, dtype=torch.long), r"got torch.int64 \(3,\)"),
+    ],
+)
+def test_bad_token_ids_are_refused(tokens, message):
+    with pytest.raises(ValueError, match=message):
+        TransformerEmbedding(20, 16, max_len=8)(tokens)
