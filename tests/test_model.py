@@ -1,0 +1,220 @@
+"""layers.py, model.py, tasks.py, train.py: shapes, masks, PyTorch, training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from literate_transformer.layers import DecoderLayer, EncoderLayer, load_torch_layer
+from literate_transformer.masks import attention_mask, causal_mask, padding_mask
+from literate_transformer.model import Transformer
+from literate_transformer.tasks import BOS, EOS, PAD, SyntheticTask
+from literate_transformer.train import train, warmup_lr
+
+SRC = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]])
+TGT = torch.tensor([[1, 7, 6, 5, 0, 0], [1, 12, 11, 10, 9, 8]])
+
+
+def small_model(**options) -> Transformer:
+    torch.manual_seed(0)
+    sizes = dict(d_model=32, num_heads=4, d_ff=64, dropout=0.0, max_len=16)
+    return Transformer(20, 20, **{**sizes, **options}).eval()
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_shapes_through_every_layer(norm_first, device):
+    model = small_model(norm_first=norm_first).to(device)
+    src, tgt = SRC.to(device), TGT.to(device)
+    src_mask, tgt_mask = model.masks(src, tgt)
+    assert src_mask.shape == (2, 1, 1, 5) and tgt_mask.shape == (2, 1, 6, 6)
+    x = model.encoder.embedding(src)
+    assert x.shape == (2, 5, 32)
+    for layer in model.encoder.layers:
+        x = layer(x, src_mask)
+        assert x.shape == (2, 5, 32)
+    y = model.decoder.embedding(tgt)
+    for layer in model.decoder.layers:
+        y = layer(y, x, tgt_mask, src_mask)
+        assert y.shape == (2, 6, 32)
+    assert model(src, tgt).shape == (2, 6, 20)
+
+
+def test_the_decoder_is_causal():
+    model = small_model()
+    logits = model(SRC, TGT)
+    changed = TGT.clone()
+    changed[1, 3] = 4  # a future token for positions 0..2
+    after = model(SRC, changed)
+    assert torch.allclose(logits[1, :3], after[1, :3], atol=1e-6)
+    assert not torch.allclose(logits[1, 3:], after[1, 3:], atol=1e-4)
+
+
+def test_source_padding_changes_nothing():
+    model = small_model()
+    longer = torch.cat([SRC, torch.zeros(2, 3, dtype=torch.long)], dim=1)
+    assert torch.allclose(model(SRC, TGT), model(longer, TGT), atol=1e-5)
+    # ... nor does the embedding at padded source positions (cross-attention mask)
+    memory = model.encoder(SRC, model.masks(SRC, TGT)[0])
+    noisy = memory.clone()
+    noisy[0, 3:] = torch.randn(2, 32) * 100
+    _, tgt_mask = model.masks(SRC, TGT)
+    src_mask = attention_mask(padding_mask(SRC))
+    clean = model.decoder(TGT, memory, tgt_mask, src_mask)
+    assert torch.allclose(
+        clean, model.decoder(TGT, noisy, tgt_mask, src_mask), atol=1e-5
+    )
+
+
+def test_encoder_padding_invariance_of_real_positions():
+    model = small_model()
+    mask = attention_mask(padding_mask(SRC))
+    out = model.encoder(SRC, mask)
+    longer = torch.cat([SRC, torch.zeros(2, 4, dtype=torch.long)], dim=1)
+    out_long = model.encoder(longer, attention_mask(padding_mask(longer)))
+    real = padding_mask(SRC)
+    assert torch.allclose(out[real], out_long[:, :5][real], atol=1e-5)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_layers_equal_pytorchs_with_copied_weights(norm_first, activation, device):
+    torch.manual_seed(1)
+    x, y = torch.randn(2, 5, 32, device=device), torch.randn(2, 6, 32, device=device)
+    real_src, real_tgt = padding_mask(SRC.to(device)), padding_mask(TGT.to(device))
+    options = dict(batch_first=True, norm_first=norm_first, activation=activation)
+    theirs = torch.nn.TransformerEncoderLayer(32, 4, 64, **options).to(device).eval()
+    ours = EncoderLayer(32, 4, 64, norm_first=norm_first, activation=activation)
+    ours = ours.to(device).eval()
+    load_torch_layer(ours, theirs)
+    expected = theirs(x, src_key_padding_mask=~real_src)
+    got = ours(x, attention_mask(real_src))
+    assert torch.allclose(got[real_src], expected[real_src], atol=1e-5)
+
+    theirs = torch.nn.TransformerDecoderLayer(32, 4, 64, **options).to(device).eval()
+    ours = DecoderLayer(32, 4, 64, norm_first=norm_first, activation=activation)
+    ours = ours.to(device).eval()
+    load_torch_layer(ours, theirs)
+    expected = theirs(
+        y,
+        x,
+        tgt_mask=~causal_mask(6, device=device),
+        tgt_key_padding_mask=~real_tgt,
+        memory_key_padding_mask=~real_src,
+    )
+    got = ours(y, x, attention_mask(real_tgt, causal=True), attention_mask(real_src))
+    assert torch.allclose(got[real_tgt], expected[real_tgt], atol=1e-5)
+
+
+def test_load_torch_layer_refuses_other_sizes():
+    theirs = torch.nn.TransformerEncoderLayer(16, 4, 64, batch_first=True)
+    with pytest.raises(
+        ValueError, match="expected packed attention of width 32, got width 16"
+    ):
+        load_torch_layer(EncoderLayer(32, 4, 64), theirs)
+
+
+def test_tied_and_untied_weights():
+    tied = small_model()
+    shared = tied.decoder.embedding.token.weight
+    assert (
+        tied.decoder.output.weight is shared
+        and tied.encoder.embedding.token.weight is shared
+    )
+    untied = small_model(tie_embeddings=False)
+    assert untied.decoder.output.weight is not untied.decoder.embedding.token.weight
+    torch.manual_seed(0)
+    different = Transformer(20, 30, d_model=32, num_heads=4, d_ff=64)
+    assert different.decoder.output.weight is different.decoder.embedding.token.weight
+    assert different.encoder.embedding.token.weight.shape == (20, 32)
+
+
+def test_greedy_decode_stops_at_the_end_token_and_pads_after_it():
+    model = small_model()
+    out = model.greedy_decode(SRC, bos_id=BOS, eos_id=EOS, max_len=8)
+    assert out.shape[0] == 2 and out.shape[1] <= 8
+    for row in out.tolist():
+        if EOS in row:
+            assert all(t == PAD for t in row[row.index(EOS) + 1 :])
+
+
+def test_a_short_training_run_lowers_the_loss_and_is_deterministic(device):
+    task = SyntheticTask("copy", num_symbols=6, max_len=6)
+
+    def run() -> list[float]:
+        model = small_model().train()
+        history = train(
+            model, task, steps=40, seed=3, device=device, progress=False, eval_every=20
+        )
+        return history.loss, history.token_accuracy
+
+    loss, accuracy = run()
+    assert sum(loss[-10:]) / 10 < 0.8 * sum(loss[:10]) / 10, loss
+    again_loss, again_accuracy = run()
+    assert again_loss == loss and again_accuracy == accuracy  # same seed, same history
+
+
+def test_tasks_are_right_and_seeded():
+    generator = torch.Generator().manual_seed(0)
+    for name, rule in [
+        ("copy", lambda s: s),
+        ("reverse", lambda s: s.flip(0)),
+        ("sort", lambda s: s.sort().values),
+    ]:
+        batch = SyntheticTask(name, num_symbols=5, min_len=2, max_len=7).sample(
+            20, generator
+        )
+        for src, out in zip(batch.src, batch.tgt_out, strict=True):
+            symbols = src[src != PAD]
+            assert 2 <= len(symbols) <= 7 and symbols.min() >= 3 and symbols.max() < 8
+            assert torch.equal(out[: len(symbols)], rule(symbols))
+            assert out[len(symbols)] == EOS and (out[len(symbols) + 1 :] == PAD).all()
+
+
+def test_warmup_schedule_rises_then_decays():
+    lrs = [warmup_lr(step, d_model=512, warmup=4000) for step in range(1, 20001)]
+    peak = max(range(len(lrs)), key=lrs.__getitem__) + 1
+    assert peak == 4000
+    assert abs(lrs[3999] - 512**-0.5 * 4000**-0.5) < 1e-12
+    assert lrs[7999] == pytest.approx(lrs[3999] / 2**0.5)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: Transformer(20, 20, d_model=30, num_heads=4),
+            "divisible by num_heads",
+        ),
+        (
+            lambda: Transformer(20, 20, combine="concat"),
+            "use tie_embeddings=False with concat",
+        ),
+        (lambda: Transformer(20, 20, pad_id=20), r"expected 0 <= pad_id < 20, got 20"),
+        (lambda: SyntheticTask("rotate"), "expected one of .*got 'rotate'"),
+        (
+            lambda: SyntheticTask(min_len=5, max_len=3),
+            "1 <= min_len <= max_len, got 5 and 3",
+        ),
+        (
+            lambda: SyntheticTask().sample(0, torch.Generator()),
+            "batch_size: expected at least 1",
+        ),
+    ],
+)
+def test_bad_configuration_is_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_bad_batches_are_refused():
+    model = small_model()
+    with pytest.raises(ValueError, match="expected at least one sequence, got N = 0"):
+        model(SRC[:0], TGT[:0])
+    with pytest.raises(ValueError, match=r"same N, got \(2, 5\) and \(1, 6\)"):
+        model(SRC, TGT[:1])
+    with pytest.raises(
+        ValueError, match=r"expected ids in \[0, 20\), got ids from 14 to 26"
+    ):
+        model(SRC, TGT + 14)
+    with pytest.raises(ValueError, match="steps, batch_size, warmup, eval_every"):
+        train(model, SyntheticTask(), steps=0, progress=False)
