@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
+    frequencies,
 )
 
 POSITIONAL = ("sinusoidal", "learned", "none")
@@ -46,14 +47,19 @@ class TransformerEmbedding(nn.Module):
         scale: float | None = None,
         init_std: float | None = None,
         dropout: float = 0.1,
-        pad_id: int = 0,
+        pad_id: int | None = 0,
     ) -> None:
         super().__init__()
         check_choice("positional", positional, POSITIONAL)
         check_choice("combine", combine, COMBINE)
         if combine == "concat" and positional == "none":
             raise ValueError("combine: 'concat' needs a positional encoding, got none")
-        if not 0 <= pad_id < vocab_size:
+        if vocab_size < 1 or d_model < 1 or max_len < 1:
+            raise ValueError(
+                "vocab_size, d_model, max_len: expected positive sizes, got "
+                f"{vocab_size}, {d_model}, {max_len}"
+            )
+        if pad_id is not None and not 0 <= pad_id < vocab_size:
             raise ValueError(
                 f"pad_id: expected 0 <= pad_id < {vocab_size}, got {pad_id}"
             )
@@ -74,25 +80,29 @@ class TransformerEmbedding(nn.Module):
         std = d_token**-0.5 if init_std is None else init_std
         with torch.no_grad():
             self.token.weight.normal_(0.0, std)
-            self.token.weight[pad_id].zero_()
+            if pad_id is not None:
+                self.token.weight[pad_id].zero_()
         self.position: nn.Module | None = None
         if positional == "sinusoidal":
+            width_name = "d_position" if combine == "concat" else "d_model"
+            frequencies(d_position, name=width_name)  # an even width, or an error
             self.position = SinusoidalPositionalEncoding(max_len, d_position)
         elif positional == "learned":
             self.position = LearnedPositionalEncoding(max_len, d_position)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, tokens: Tensor) -> Tensor:
-        if tokens.dim() != 2 or tokens.dtype.is_floating_point:
+        kind = tokens.dtype
+        integer = not (kind == torch.bool or kind.is_floating_point or kind.is_complex)
+        if tokens.dim() != 2 or not integer or tokens.size(1) == 0:
             raise ValueError(
-                "tokens: expected integer ids of shape (N, T), got "
+                "tokens: expected integer ids of shape (N, T) with T >= 1, got "
                 f"{tokens.dtype} {tuple(tokens.shape)}"
             )
-        low, high = int(tokens.min()), int(tokens.max())
-        if low < 0 or high >= self.vocab_size:
+        if ((tokens < 0) | (tokens >= self.vocab_size)).any():  # one device sync
             raise ValueError(
                 f"tokens: expected ids in [0, {self.vocab_size}), got ids from "
-                f"{low} to {high}"
+                f"{int(tokens.min())} to {int(tokens.max())}"
             )
         N, T = tokens.shape
         x = self.token(tokens) * self.scale  # (N, T, d_token)

@@ -15,10 +15,15 @@ import torch
 from torch import Tensor, nn
 
 
-def frequencies(d_model: int, base: float = 10000.0) -> Tensor:
-    """Angular frequencies w_i = base^(-2i / d_model), i < d_model / 2: float64."""
+def frequencies(
+    d_model: int, base: float = 10000.0, *, name: str = "d_model"
+) -> Tensor:
+    """Angular frequencies w_i = base^(-2i / d_model), i < d_model / 2: float64.
+
+    `name` is the argument named in the error for an odd or empty width.
+    """
     if d_model <= 0 or d_model % 2 != 0:
-        raise ValueError(f"d_model: expected a positive even width, got {d_model}")
+        raise ValueError(f"{name}: expected a positive even width, got {d_model}")
     return base ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
 
 
@@ -94,8 +99,9 @@ def linear_probe_accuracy(
 class LearnedPositionalEncoding(nn.Module):
     """A trained table of positions: forward(T) -> (T, d_model), T <= max_len.
 
-    Initialised from N(0, 0.02^2), as in GPT-2; the paper found learned and
-    sinusoidal positions "nearly identical" (Table 3, row E).
+    Initialised with the root mean square of the sinusoids, 1/sqrt(2), so
+    that it starts as loud as they are next to unit-variance tokens. The paper
+    found learned and sinusoidal positions "nearly identical" (Table 3, row E).
     """
 
     def __init__(self, max_len: int, d_model: int) -> None:
@@ -106,7 +112,7 @@ class LearnedPositionalEncoding(nn.Module):
                 f"{max_len} and {d_model}"
             )
         self.max_len, self.d_model = max_len, d_model
-        self.weight = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+        self.weight = nn.Parameter(torch.randn(max_len, d_model) * 2**-0.5)
 
     def forward(self, length: int) -> Tensor:
         check_length(length, self.max_len)
@@ -119,19 +125,14 @@ class RotaryEmbedding(nn.Module):
     forward(x (..., T, d_head), offset=0) rotates each pair (x[2i], x[2i+1]) at
     position t by the angle (t + offset) * w_i, w_i = base^(-2i / d_head), so
     that rotated q . rotated k depends only on the offset between positions.
+    The angles are computed in float64 and the rotation in float32, whatever
+    x's dtype; the result has x's dtype.
     """
 
-    cos: Tensor
-    sin: Tensor
-
-    def __init__(self, d_head: int, max_len: int, base: float = 10000.0) -> None:
+    def __init__(self, d_head: int, base: float = 10000.0) -> None:
         super().__init__()
-        angle = torch.arange(max_len, dtype=torch.float64)[:, None] * frequencies(
-            d_head, base
-        )  # (max_len, d_head / 2)
-        self.max_len, self.d_head = max_len, d_head
-        self.register_buffer("cos", angle.cos().float(), persistent=False)
-        self.register_buffer("sin", angle.sin().float(), persistent=False)
+        frequencies(d_head, base, name="d_head")  # checks the width
+        self.d_head, self.base = d_head, base
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         if x.dim() < 2 or x.size(-1) != self.d_head:
@@ -139,10 +140,13 @@ class RotaryEmbedding(nn.Module):
                 f"x: expected shape (..., T, d_head={self.d_head}), "
                 f"got {tuple(x.shape)}"
             )
+        if offset < 0:
+            raise ValueError(f"offset: expected a position >= 0, got {offset}")
         T = x.size(-2)
-        check_length(offset + T, self.max_len)
-        cos = self.cos[offset : offset + T].to(x.dtype)  # (T, d_head / 2)
-        sin = self.sin[offset : offset + T].to(x.dtype)
-        even, odd = x[..., 0::2], x[..., 1::2]  # (..., T, d_head / 2) each
+        w = frequencies(self.d_head, self.base).to(x.device)  # (d_head / 2,)
+        t = torch.arange(offset, offset + T, device=x.device, dtype=torch.float64)
+        angle = (t[:, None] * w).float()  # (T, d_head / 2)
+        cos, sin = angle.cos(), angle.sin()
+        even, odd = x[..., 0::2].float(), x[..., 1::2].float()  # (..., T, d_head / 2)
         rotated = torch.stack([even * cos - odd * sin, even * sin + odd * cos], -1)
-        return rotated.flatten(-2)  # (..., T, d_head)
+        return rotated.flatten(-2).to(x.dtype)  # (..., T, d_head)

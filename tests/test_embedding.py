@@ -102,6 +102,14 @@ def test_dropout_acts_in_training_only():
         ),
         ({"pad_id": 20}, r"expected 0 <= pad_id < 20, got 20"),
         ({"max_len": 3}, "expected 1 to max_len=3 positions, got 5"),
+        (
+            {"max_len": 0, "positional": "none"},
+            "expected positive sizes, got 20, 16, 0",
+        ),
+        (
+            {"combine": "concat", "d_position": 5},
+            "d_position: expected a positive even width, got 5",
+        ),
     ],
 )
 def test_bad_options_are_refused_with_what_was_expected(kwargs, message):
@@ -117,11 +125,21 @@ def test_bad_options_are_refused_with_what_was_expected(kwargs, message):
         (torch.tensor([[-1, 2]]), r"got ids from -1 to 2"),
         (
             torch.zeros(2, 3),
-            r"expected integer ids of shape \(N, T\), got torch.float32",
+            r"integer ids of shape \(N, T\) with T >= 1, got torch.float32",
         ),
+        (torch.zeros(2, 3, dtype=torch.bool), r"got torch.bool \(2, 3\)"),
+        (torch.zeros(2, 0, dtype=torch.long), r"with T >= 1, got torch.int64 \(2, 0\)"),
         (torch.zeros(3, dtype=torch.long), r"got torch.int64 \(3,\)"),
     ],
 )
 def test_bad_token_ids_are_refused(tokens, message):
     with pytest.raises(ValueError, match=message):
         TransformerEmbedding(20, 16, max_len=8)(tokens)
+
+
+def test_padding_can_be_turned_off():
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(
+        20, 16, max_len=8, positional="none", pad_id=None, dropout=0.0
+    )
+    assert layer.token.padding_idx is None and layer.token.weight[0].ne(0).any()

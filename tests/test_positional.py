@@ -106,7 +106,7 @@ def test_an_empty_table_is_refused():
 @pytest.mark.parametrize("d_head", [2, 8, 64])
 def test_rotary_scores_depend_only_on_the_offset(d_head, device):
     torch.manual_seed(d_head)
-    rope = RotaryEmbedding(d_head, max_len=256).to(device)
+    rope = RotaryEmbedding(d_head).to(device)
     q = torch.randn(d_head, device=device, dtype=torch.float64)
     k = torch.randn(d_head, device=device, dtype=torch.float64)
     T = 200
@@ -119,7 +119,7 @@ def test_rotary_scores_depend_only_on_the_offset(d_head, device):
 
 
 def test_rotary_offset_continues_the_positions(device):
-    rope = RotaryEmbedding(8, max_len=32).to(device)
+    rope = RotaryEmbedding(8).to(device)
     x = torch.randn(2, 3, 10, 8, device=device)
     whole = rope(x)
     assert torch.allclose(rope(x[..., 4:, :], offset=4), whole[..., 4:, :], atol=1e-6)
@@ -127,15 +127,37 @@ def test_rotary_offset_continues_the_positions(device):
 
 
 def test_rotary_refuses_bad_input():
-    rope = RotaryEmbedding(8, max_len=16)
+    rope = RotaryEmbedding(8)
     with pytest.raises(
         ValueError, match=r"expected shape \(..., T, d_head=8\), got \(4, 6\)"
     ):
         rope(torch.zeros(4, 6))
-    with pytest.raises(ValueError, match="max_len=16 positions, got 17"):
-        rope(torch.zeros(10, 8), offset=7)
-    with pytest.raises(ValueError, match="positive even width, got 7"):
-        RotaryEmbedding(7, max_len=16)
+    with pytest.raises(ValueError, match="offset: expected a position >= 0, got -1"):
+        rope(torch.zeros(10, 8), offset=-1)
+    with pytest.raises(
+        ValueError, match="d_head: expected a positive even width, got 7"
+    ):
+        RotaryEmbedding(7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_rotary_in_half_precision_rounds_only_its_output(dtype, device):
+    torch.manual_seed(0)
+    rope = RotaryEmbedding(16).to(device, dtype)  # no half-precision tables
+    x = torch.randn(3, 50, 16, device=device).to(dtype)
+    eps = torch.finfo(dtype).eps
+    for offset in (0, 4000):
+        got = rope(x, offset=offset).float()
+        exact = rope(x.float(), offset=offset)  # the same inputs, in float32
+        assert torch.allclose(got, exact, rtol=eps, atol=eps), offset
+
+
+def test_learned_positions_start_as_loud_as_the_sinusoids():
+    torch.manual_seed(0)
+    table = LearnedPositionalEncoding(512, 256)(512)
+    rms = table.pow(2).mean().sqrt().item()
+    sinusoid_rms = sinusoidal_encoding(512, 256).pow(2).mean().sqrt().item()
+    assert abs(rms - sinusoid_rms) < 0.01, (rms, sinusoid_rms)
 
 
 def test_the_probe_reads_a_linearly_decodable_label_and_not_noise():
