@@ -55,10 +55,13 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device: cuda asked for, but no CUDA device is available")
     if distributed:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
+        if device.type == "cuda":  # one GPU per process, as torchrun numbers them
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         task = SyntheticTask(args.task, args.symbols, args.min_len, args.max_len)
         torch.manual_seed(args.seed)
@@ -72,7 +75,8 @@ def run_train(args: argparse.Namespace) -> int:
             d_ff=args.d_ff,
             dropout=args.dropout,
             norm_first=args.norm_first,
-            max_len=args.max_len + 2,
+            max_len=args.max_len + 1,  # the target and its end token
+            share_vocab=True,
         )
         history = train(
             model,

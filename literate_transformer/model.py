@@ -78,8 +78,8 @@ class Transformer(nn.Module):
     (N, T, tgt_vocab_size) for the next target token at every position.
 
     Padding (pad_id) is masked in the source and target, the target causally.
-    tie_embeddings ties the output projection to the target embedding, and
-    the source embedding too when the vocabularies have the same size.
+    tie_embeddings ties the output projection to the target embedding;
+    share_vocab (one vocabulary for both sides) ties the source embedding too.
     """
 
     def __init__(
@@ -97,6 +97,7 @@ class Transformer(nn.Module):
         norm_first: bool = False,
         activation: str = "relu",
         tie_embeddings: bool = True,
+        share_vocab: bool = False,
         positional: str = "sinusoidal",
         combine: str = "add",
         embedding_scale: float | None = None,
@@ -109,6 +110,11 @@ class Transformer(nn.Module):
                 "tie_embeddings: the output projection has width d_model, but "
                 "combine='concat' gives the token embedding fewer coordinates; "
                 "use tie_embeddings=False with concat"
+            )
+        if share_vocab and src_vocab_size != tgt_vocab_size:
+            raise ValueError(
+                "share_vocab: expected one vocabulary size for both sides, got "
+                f"{src_vocab_size} and {tgt_vocab_size}"
             )
         if d_model % num_heads != 0:
             raise ValueError(
@@ -142,11 +148,11 @@ class Transformer(nn.Module):
             norm_first=norm_first,
             vocab_size=tgt_vocab_size,
         )
+        shared = self.decoder.embedding.token.weight
         if tie_embeddings:
-            shared = self.decoder.embedding.token.weight
             self.decoder.output.weight = shared
-            if src_vocab_size == tgt_vocab_size:
-                self.encoder.embedding.token.weight = shared
+        if share_vocab:
+            self.encoder.embedding.token.weight = shared
         self.pad_id, self.d_model, self.max_len = pad_id, d_model, max_len
 
     def masks(self, src: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
@@ -174,12 +180,23 @@ class Transformer(nn.Module):
         """Most likely next token, step by step: src (N, S) -> ids (N, <= max_len).
 
         Each row starts after bos_id and ends with eos_id (then pad_id), or is
-        cut at max_len tokens.
+        cut at max_len tokens. The padding id is never predicted. Runs in
+        evaluation mode (no dropout) and restores the mode it found.
         """
-        if not 0 < max_len < self.max_len:
+        vocab = self.decoder.output.out_features
+        if not 0 < max_len <= self.max_len:
             raise ValueError(
-                f"max_len: expected 1 to {self.max_len - 1} tokens, got {max_len}"
+                f"max_len: expected 1 to {self.max_len} tokens, got {max_len}"
             )
+        ids = {"bos_id": bos_id, "eos_id": eos_id}
+        for name, value in ids.items():
+            if not 0 <= value < vocab or value == self.pad_id:
+                raise ValueError(
+                    f"{name}: expected an id in [0, {vocab}) other than the "
+                    f"padding id {self.pad_id}, got {value}"
+                )
+        was_training = self.training
+        self.eval()
         src_mask = attention_mask(padding_mask(src, self.pad_id))
         memory = self.encoder(src, src_mask)
         N = src.size(0)
@@ -187,11 +204,12 @@ class Transformer(nn.Module):
         done = torch.zeros(N, dtype=torch.bool, device=src.device)
         for _ in range(max_len):
             tgt_mask = attention_mask(padding_mask(out, self.pad_id), causal=True)
-            logits = self.decoder(out, memory, tgt_mask, src_mask)  # (N, t, vocab)
-            next_id = logits[:, -1].argmax(dim=-1)  # (N,)
-            next_id = next_id.masked_fill(done, self.pad_id)
+            logits = self.decoder(out, memory, tgt_mask, src_mask)[:, -1]  # (N, V)
+            logits[:, self.pad_id] = float("-inf")  # padding is not a prediction
+            next_id = logits.argmax(dim=-1).masked_fill(done, self.pad_id)  # (N,)
             out = torch.cat([out, next_id[:, None]], dim=1)
             done |= next_id == eos_id
             if done.all():
                 break
+        self.train(was_training)
         return out[:, 1:]  # without the bos token

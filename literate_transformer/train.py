@@ -86,12 +86,20 @@ def train(
             "steps, batch_size, warmup, eval_every: expected positive integers, got "
             f"{steps}, {batch_size}, {warmup}, {eval_every}"
         )
+    if task.max_len + 1 > model.max_len:
+        raise ValueError(
+            f"task: targets need {task.max_len + 1} positions (max_len + end "
+            f"token), but the model has max_len={model.max_len}"
+        )
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    device = torch.device(device)
     model.to(device).train()
     net: nn.Module = model
     if world > 1:
-        net = nn.parallel.DistributedDataParallel(model)
+        ids = [device.index] if device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    torch.manual_seed(seed * 1000 + rank + 1)  # dropout masks, per process
     d_model = model.d_model
     adam = dict(lr=1.0, betas=(0.9, 0.98), eps=1e-9)  # lr is set at every step
     optimizer = torch.optim.Adam(model.parameters(), **adam)
@@ -117,8 +125,12 @@ def train(
         if clip_norm is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
         optimizer.step()
+        logged = loss.detach()
+        if world > 1:
+            dist.all_reduce(logged)  # the sum over processes
+            logged /= world
         history.step.append(step)
-        history.loss.append(loss.item())
+        history.loss.append(logged.item())
         history.lr.append(lr)
         if step % eval_every == 0 or step == steps:
             token, sequence = accuracy(model, held_out)

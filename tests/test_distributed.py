@@ -9,22 +9,20 @@ from pathlib import Path
 
 import torch
 
+from literate_transformer.train import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ddp_worker import BATCH, STEPS, TASK, small_model
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_two_processes_keep_identical_replicas_on_different_data(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    worker = str(ROOT / "tests" / "ddp_worker.py")
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            str(ROOT / "tests" / "ddp_worker.py"),
-            str(tmp_path),
-        ],
+        [*launch, "--nproc_per_node", "2", worker, str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,
@@ -32,11 +30,19 @@ def test_two_processes_keep_identical_replicas_on_different_data(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     first, second = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
-    assert not torch.equal(first["first_batch"], second["first_batch"])  # own data
-    assert first["loss"] != second["loss"]  # so each process saw its own loss
     for name, weight in first["state"].items():
         assert torch.equal(weight, second["state"][name]), name  # same weights
     moved = [
         n for n, w in first["state"].items() if not torch.equal(w, first["initial"][n])
     ]
     assert moved, "training changed no weight"
+    assert first["loss"] == second["loss"]  # the recorded loss: a mean over processes
+    # Had both processes drawn the same batches, averaging their gradients
+    # would reproduce a single-process run. It does not.
+    alone = small_model()
+    history = train(alone, TASK, steps=STEPS, batch_size=BATCH, progress=False)
+    assert history.loss != first["loss"]
+    assert any(
+        not torch.allclose(w, first["state"][n], atol=1e-6)
+        for n, w in alone.state_dict().items()
+    )

@@ -17,7 +17,9 @@ TGT = torch.tensor([[1, 7, 6, 5, 0, 0], [1, 12, 11, 10, 9, 8]])
 
 def small_model(**options) -> Transformer:
     torch.manual_seed(0)
-    sizes = dict(d_model=32, num_heads=4, d_ff=64, dropout=0.0, max_len=16)
+    sizes = dict(
+        d_model=32, num_heads=4, d_ff=64, dropout=0.0, max_len=16, share_vocab=True
+    )
     return Transformer(20, 20, **{**sizes, **options}).eval()
 
 
@@ -120,21 +122,67 @@ def test_tied_and_untied_weights():
         tied.decoder.output.weight is shared
         and tied.encoder.embedding.token.weight is shared
     )
-    untied = small_model(tie_embeddings=False)
+    untied = small_model(tie_embeddings=False, share_vocab=False)
     assert untied.decoder.output.weight is not untied.decoder.embedding.token.weight
+    assert untied.encoder.embedding.token.weight is not shared
     torch.manual_seed(0)
-    different = Transformer(20, 30, d_model=32, num_heads=4, d_ff=64)
-    assert different.decoder.output.weight is different.decoder.embedding.token.weight
-    assert different.encoder.embedding.token.weight.shape == (20, 32)
+    same_size = Transformer(
+        20, 20, d_model=32, num_heads=4, d_ff=64
+    )  # two vocabularies
+    assert same_size.encoder.embedding.token.weight is not (
+        same_size.decoder.embedding.token.weight
+    )
+    with pytest.raises(
+        ValueError, match="one vocabulary size for both sides, got 20 and 30"
+    ):
+        Transformer(20, 30, share_vocab=True)
 
 
-def test_greedy_decode_stops_at_the_end_token_and_pads_after_it():
+class ScriptedDecoder(torch.nn.Module):
+    """Stands in for the decoder: row n predicts SCRIPT[n][step] at each step."""
+
+    SCRIPT = ((5, EOS, 7, 7, 7, 7), (6, 7, 8, 9, 10, 11), (PAD, 4, EOS, 9, 9, 9))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.output = torch.nn.Linear(1, 20, bias=False)  # the vocabulary size
+
+    def forward(self, tgt, memory, tgt_mask, src_mask):
+        step = tgt.size(1) - 1
+        logits = torch.zeros(tgt.size(0), tgt.size(1), 20)
+        for n, row in enumerate(self.SCRIPT):
+            logits[n, -1, 3] = 5.0  # the runner-up, chosen when PAD is ruled out
+            logits[n, -1, row[step]] = 10.0
+        return logits
+
+
+def test_greedy_decode_ends_rows_at_the_end_token_and_never_predicts_padding():
     model = small_model()
-    out = model.greedy_decode(SRC, bos_id=BOS, eos_id=EOS, max_len=8)
-    assert out.shape[0] == 2 and out.shape[1] <= 8
-    for row in out.tolist():
-        if EOS in row:
-            assert all(t == PAD for t in row[row.index(EOS) + 1 :])
+    model.decoder = ScriptedDecoder()
+    src = torch.tensor([[5, 6], [7, 8], [9, 0]])
+    out = model.greedy_decode(src, bos_id=BOS, eos_id=EOS, max_len=4)
+    assert out.tolist() == [[5, EOS, PAD, PAD], [6, 7, 8, 9], [3, 4, EOS, PAD]]
+    assert model.training is False  # small_model() is in eval mode, and stays so
+    model.train()
+    model.greedy_decode(src, bos_id=BOS, eos_id=EOS, max_len=2)
+    assert model.training  # restored
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"bos_id": PAD},
+            r"bos_id: expected an id in \[0, 20\) other than the padding id 0",
+        ),
+        ({"eos_id": 20}, r"eos_id: expected an id in \[0, 20\).*got 20"),
+        ({"max_len": 17}, "max_len: expected 1 to 16 tokens, got 17"),
+    ],
+)
+def test_greedy_decode_refuses_bad_ids_and_lengths(kwargs, message):
+    options = {"bos_id": BOS, "eos_id": EOS, "max_len": 4, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        small_model().greedy_decode(SRC, **options)
 
 
 def test_a_short_training_run_lowers_the_loss_and_is_deterministic(device):
@@ -218,3 +266,5 @@ def test_bad_batches_are_refused():
         model(SRC, TGT + 14)
     with pytest.raises(ValueError, match="steps, batch_size, warmup, eval_every"):
         train(model, SyntheticTask(), steps=0, progress=False)
+    with pytest.raises(ValueError, match=r"targets need 21 positions.*max_len=16"):
+        train(model, SyntheticTask(max_len=20), steps=1, progress=False)
