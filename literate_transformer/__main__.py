@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from literate_transformer.experiments import SUBCOMMANDS
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import TASKS, SyntheticTask
 from literate_transformer.train import train
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(title="experiments", metavar="SUB-COMMAND")
     add_train_parser(commands)
+    for add_parser in SUBCOMMANDS:  # the other chapters' experiments
+        add_parser(commands)
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()

@@ -1,0 +1,70 @@
+"""experiments.py: the records, the summary table and the sub-command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from literate_transformer.__main__ import main
+from literate_transformer.experiments import (
+    POSITION_VARIANTS,
+    compare_positions,
+    steps_to,
+    summarise,
+    train_variant,
+)
+from literate_transformer.tasks import SyntheticTask
+from literate_transformer.train import History
+
+
+def test_steps_to_finds_the_first_evaluation_over_the_threshold():
+    history = History(eval_step=[50, 100, 150], token_accuracy=[0.5, 0.91, 0.95])
+    assert steps_to(history) == 100
+    assert steps_to(history, threshold=0.99) is None
+
+
+def test_every_variant_builds_and_trains_a_step():
+    task = SyntheticTask("copy", num_symbols=4, max_len=4)
+    for variant in POSITION_VARIANTS:
+        history = train_variant(variant, task, seed=0, steps=1)
+        assert len(history.loss) == 1, variant
+
+
+def test_an_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match=r"variant: expected one of .*got 'sum'"):
+        train_variant("sum", SyntheticTask(), seed=0, steps=1)
+
+
+def test_records_and_summary_cover_every_combination():
+    records = compare_positions(
+        ["add", "none"], ["copy", "reverse"], seeds=[0, 1], steps=2
+    )
+    assert len(records) == 8
+    assert {(r["variant"], r["task"], r["seed"]) for r in records} == {
+        (v, t, s) for v in ("add", "none") for t in ("copy", "reverse") for s in (0, 1)
+    }
+    lines = summarise(records)
+    assert len(lines) == 1 + 4 and lines[1].startswith("copy     add")
+    assert "never (0/2)" in lines[1]  # two steps reach no 90% accuracy
+
+
+def test_the_positions_sub_command_prints_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "records.json"
+    code = main(
+        [
+            "positions",
+            "--variants",
+            "add",
+            "--seed",
+            "3",
+            "--steps",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert "reverse  add" in capsys.readouterr().out
+    records = json.loads(out.read_text())
+    assert [r["seed"] for r in records] == [3]
