@@ -147,3 +147,81 @@ def run_positions(args: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS.append(add_positions_parser)
+
+
+def span(rows: torch.Tensor, energy: float = 0.999) -> torch.Tensor:
+    """An orthonormal basis (d, k) of the directions holding `energy` of rows."""
+    _, values, vectors = torch.linalg.svd(rows.double(), full_matrices=False)
+    share = values.pow(2).cumsum(0) / values.pow(2).sum()
+    k = int((share < energy).sum()) + 1
+    return vectors[:k].T
+
+
+def share_in(weight: torch.Tensor, basis: torch.Tensor) -> float:
+    """The share of the energy of `weight` (out, d) that acts in span(basis)."""
+    w = weight.detach().double()
+    return ((w @ basis).pow(2).sum() / w.pow(2).sum()).item()
+
+
+def position_energy(seed: int, steps: int) -> dict:
+    """Train `add` on reverse; measure the first encoder layer and the token
+    embeddings against the position span, before and after training."""
+    task = SyntheticTask("reverse", num_symbols=10, min_len=1, max_len=10)
+    torch.manual_seed(seed)
+    options = {**BASE_MODEL, **POSITION_VARIANTS["add"]}
+    model = Transformer(task.vocab_size, task.vocab_size, **options)
+    embedding = model.encoder.embedding
+    basis = span(embedding.position(task.max_len + 2))  # (d, k)
+    d = basis.size(0)
+
+    def measure() -> dict:
+        attention = model.encoder.layers[0].self_attn
+        tokens = embedding.token.weight[3:] * embedding.scale  # the symbols
+        return {
+            "query": share_in(attention.q_proj.weight, basis),
+            "key": share_in(attention.k_proj.weight, basis),
+            "tokens": share_in(tokens, basis),
+        }
+
+    before = measure()
+    train(
+        model, task, steps=steps, warmup=100, lr_factor=0.2, seed=seed, progress=False
+    )
+    return {
+        "seed": seed,
+        "dims": basis.size(1),
+        "random": basis.size(1) / d,
+        "before": before,
+        "after": measure(),
+    }
+
+
+def add_energy_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "energy",
+        help="how much the first layer reads from the position span (positional)",
+        description="Train `add` on reverse; measure shares of the position span.",
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--seed", type=int, help="a single seed (overrides --seeds)")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--json", type=Path, help="write every record here")
+    parser.set_defaults(run=run_energy)
+
+
+def run_energy(args: argparse.Namespace) -> int:
+    seeds = args.seeds if args.seed is None else [args.seed]
+    records = [position_energy(seed, args.steps) for seed in seeds]
+    for r in records:
+        shares = "  ".join(
+            f"{name} {r['before'][name]:.3f}->{r['after'][name]:.3f}"
+            for name in ("query", "key", "tokens")
+        )
+        head = f"seed {r['seed']}: span {r['dims']} dims, random {r['random']:.3f}"
+        print(f"{head}; {shares}")
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=1) + "\n")
+    return 0
+
+
+SUBCOMMANDS.append(add_energy_parser)

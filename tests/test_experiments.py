@@ -68,3 +68,25 @@ def test_the_positions_sub_command_prints_and_writes_json(tmp_path, capsys):
     assert "reverse  add" in capsys.readouterr().out
     records = json.loads(out.read_text())
     assert [r["seed"] for r in records] == [3]
+
+
+def test_span_and_share_in_measure_a_known_subspace():
+    import torch
+
+    from literate_transformer.experiments import share_in, span
+
+    rows = torch.zeros(5, 8)
+    rows[:, :2] = torch.randn(5, 2)  # energy only in the first two coordinates
+    basis = span(rows)
+    assert basis.shape == (8, 2)
+    weight = torch.zeros(3, 8)
+    weight[:, 0] = 1.0  # reads coordinate 0 only
+    assert abs(share_in(weight, basis) - 1.0) < 1e-9
+    weight[:, 5] = 1.0  # and as much from outside the span
+    assert abs(share_in(weight, basis) - 0.5) < 1e-9
+
+
+def test_the_energy_sub_command_prints_one_line_per_seed(capsys):
+    assert main(["energy", "--seeds", "0", "1", "--steps", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["seed 0", "seed 1"]
