@@ -93,11 +93,19 @@ class MultiHeadAttention(nn.Module):
     (N, T_q, T_k) averaged over heads, or (N, num_heads, T_q, T_k) with
     average_weights=False. `dropout` is applied to the attention weights in
     training mode. `fused` (default True) uses scaled_dot_product_attention;
-    the weights, when asked for, come from the explicit `attention`.
+    the weights, when asked for, come from the explicit `attention`. An
+    optional `rotary` module (positional.RotaryEmbedding) rotates the queries
+    and keys of each head, (N, h, T, d_head), before the scores.
     """
 
     def __init__(
-        self, d_model: int, num_heads: int, dropout: float = 0.0, bias: bool = True
+        self,
+        d_model: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        *,
+        rotary: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if d_model <= 0 or num_heads <= 0 or d_model % num_heads != 0:
@@ -116,6 +124,7 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.rotary = rotary
         self.fused = True
 
     def split_heads(self, x: Tensor) -> Tensor:
@@ -148,6 +157,8 @@ class MultiHeadAttention(nn.Module):
         q = self.split_heads(self.q_proj(query))  # (N, h, T_q, d_head)
         k = self.split_heads(self.k_proj(key))  # (N, h, T_k, d_head)
         v = self.split_heads(self.v_proj(value))  # (N, h, T_k, d_head)
+        if self.rotary is not None:  # positions as rotations (positional chapter)
+            q, k = self.rotary(q), self.rotary(k)
         p = self.dropout if self.training else 0.0
         weights = None
         if need_weights or not self.fused:

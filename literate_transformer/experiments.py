@@ -21,7 +21,7 @@ import torch
 
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import TASKS, SyntheticTask
-from literate_transformer.train import History, train
+from literate_transformer.train import History, accuracy, train
 
 # Sub-commands that chapters add to `python -m literate_transformer`.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
@@ -40,32 +40,43 @@ POSITION_VARIANTS: dict[str, dict] = {
         positional="sinusoidal", combine="concat", embedding_init_std=1.0
     ),
     "add-quiet": dict(positional="sinusoidal", embedding_scale=1.0),
+    # Relative positions: RoPE in every self-attention, nothing added.
+    "rotary": dict(positional="rotary"),
 }
 BASE_MODEL = dict(
     d_model=64, num_heads=4, d_ff=128, dropout=0.0, max_len=32, tie_embeddings=False
 )
 
 
-def train_variant(
-    variant: str, task: SyntheticTask, *, seed: int, steps: int
-) -> History:
-    """Train the base model with one position variant; return its history."""
+def build_variant(variant: str, task: SyntheticTask, *, seed: int) -> Transformer:
+    """The base model with one position variant, initialised from `seed`."""
     if variant not in POSITION_VARIANTS:
         raise ValueError(
             f"variant: expected one of {sorted(POSITION_VARIANTS)}, got {variant!r}"
         )
     torch.manual_seed(seed)
     options = {**BASE_MODEL, **POSITION_VARIANTS[variant]}
-    model = Transformer(task.vocab_size, task.vocab_size, **options)
+    return Transformer(task.vocab_size, task.vocab_size, **options)
+
+
+def fit(model: Transformer, task: SyntheticTask, *, seed: int, steps: int) -> History:
+    """Train with the settings of the model chapter's demonstration."""
     return train(
         model, task, steps=steps, warmup=100, lr_factor=0.2, seed=seed, progress=False
     )
 
 
+def train_variant(
+    variant: str, task: SyntheticTask, *, seed: int, steps: int
+) -> History:
+    """Train the base model with one position variant; return its history."""
+    return fit(build_variant(variant, task, seed=seed), task, seed=seed, steps=steps)
+
+
 def steps_to(history: History, threshold: float = 0.9) -> int | None:
     """The first evaluated step with token accuracy >= threshold, or None."""
-    for step, accuracy in zip(history.eval_step, history.token_accuracy, strict=True):
-        if accuracy >= threshold:
+    for step, tokens in zip(history.eval_step, history.token_accuracy, strict=True):
+        if tokens >= threshold:
             return step
     return None
 
@@ -167,9 +178,7 @@ def position_energy(seed: int, steps: int) -> dict:
     """Train `add` on reverse; measure the first encoder layer and the token
     embeddings against the position span, before and after training."""
     task = SyntheticTask("reverse", num_symbols=10, min_len=1, max_len=10)
-    torch.manual_seed(seed)
-    options = {**BASE_MODEL, **POSITION_VARIANTS["add"]}
-    model = Transformer(task.vocab_size, task.vocab_size, **options)
+    model = build_variant("add", task, seed=seed)
     embedding = model.encoder.embedding
     basis = span(embedding.position(task.max_len + 2))  # (d, k)
     d = basis.size(0)
@@ -184,9 +193,7 @@ def position_energy(seed: int, steps: int) -> dict:
         }
 
     before = measure()
-    train(
-        model, task, steps=steps, warmup=100, lr_factor=0.2, seed=seed, progress=False
-    )
+    fit(model, task, seed=seed, steps=steps)
     return {
         "seed": seed,
         "dims": basis.size(1),
@@ -225,3 +232,61 @@ def run_energy(args: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS.append(add_energy_parser)
+
+
+def length_generalisation(
+    variant: str,
+    *,
+    seed: int,
+    steps: int,
+    train_max: int = 8,
+    test_lengths: tuple[int, ...] = (8, 10, 12),
+) -> dict:
+    """Train on reverse up to `train_max` symbols; token accuracy at each of
+    `test_lengths` (a held-out batch of strings of exactly that length)."""
+    task = SyntheticTask("reverse", num_symbols=10, min_len=1, max_len=train_max)
+    model = build_variant(variant, task, seed=seed)
+    fit(model, task, seed=seed, steps=steps)
+    tokens = {}
+    for length in test_lengths:
+        test = SyntheticTask("reverse", num_symbols=10, min_len=length, max_len=length)
+        batch = test.sample(256, torch.Generator().manual_seed(seed * 1000 + length))
+        tokens[length] = accuracy(model, batch)[0]
+    return {"variant": variant, "seed": seed, "train_max": train_max, "tokens": tokens}
+
+
+def add_lengths_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "lengths",
+        help="train short, test long: sinusoidal, learned, rotary (positional)",
+        description="Train reverse on short strings; test on longer ones.",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=sorted(POSITION_VARIANTS),
+        default=["add", "learned", "rotary"],
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--seed", type=int, help="a single seed (overrides --seeds)")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--json", type=Path, help="write every record here")
+    parser.set_defaults(run=run_lengths)
+
+
+def run_lengths(args: argparse.Namespace) -> int:
+    seeds = args.seeds if args.seed is None else [args.seed]
+    records = [
+        length_generalisation(variant, seed=seed, steps=args.steps)
+        for variant in args.variants
+        for seed in seeds
+    ]
+    for r in records:
+        accuracies = "  ".join(f"{n}: {a:.3f}" for n, a in r["tokens"].items())
+        print(f"{r['variant']:8} seed {r['seed']}: tokens right by length {accuracies}")
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=1) + "\n")
+    return 0
+
+
+SUBCOMMANDS.append(add_lengths_parser)

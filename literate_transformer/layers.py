@@ -56,9 +56,12 @@ class EncoderLayer(nn.Module):
         *,
         norm_first: bool = False,
         activation: str = "relu",
+        rotary: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.self_attn = MultiHeadAttention(
+            d_model, num_heads, dropout=dropout, rotary=rotary
+        )
         self.ff = FeedForward(d_model, d_ff, dropout, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
@@ -91,9 +94,12 @@ class DecoderLayer(nn.Module):
         *,
         norm_first: bool = False,
         activation: str = "relu",
+        rotary: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.self_attn = MultiHeadAttention(
+            d_model, num_heads, dropout=dropout, rotary=rotary
+        )
         self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
         self.ff = FeedForward(d_model, d_ff, dropout, activation)
         self.norm1 = nn.LayerNorm(d_model)

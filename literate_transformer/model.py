@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.layers import DecoderLayer, EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
+from literate_transformer.positional import RotaryEmbedding
 
 
 class Encoder(nn.Module):
@@ -80,6 +81,8 @@ class Transformer(nn.Module):
     Padding (pad_id) is masked in the source and target, the target causally.
     tie_embeddings ties the output projection to the target embedding;
     share_vocab (one vocabulary for both sides) ties the source embedding too.
+    positional is "sinusoidal", "learned" or "none" (added to or concatenated
+    with the embedding), or "rotary" (RoPE in every self-attention).
     """
 
     def __init__(
@@ -127,7 +130,7 @@ class Transformer(nn.Module):
                 vocab_size,
                 d_model,
                 max_len=max_len,
-                positional=positional,
+                positional="none" if positional == "rotary" else positional,
                 combine=combine,
                 scale=embedding_scale,
                 init_std=embedding_init_std,
@@ -137,6 +140,10 @@ class Transformer(nn.Module):
 
         sizes = dict(d_model=d_model, num_heads=num_heads, d_ff=d_ff, dropout=dropout)
         options = dict(norm_first=norm_first, activation=activation)
+        if positional == "rotary":  # positions as rotations in self-attention
+            if combine != "add":
+                raise ValueError("combine: rotary positions add nothing to concat")
+            options["rotary"] = RotaryEmbedding(d_model // num_heads)
         self.encoder = Encoder(
             embedding(src_vocab_size),
             [EncoderLayer(**sizes, **options) for _ in range(num_encoder_layers)],

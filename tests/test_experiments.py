@@ -90,3 +90,26 @@ def test_the_energy_sub_command_prints_one_line_per_seed(capsys):
     assert main(["energy", "--seeds", "0", "1", "--steps", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["seed 0", "seed 1"]
+
+
+def test_the_lengths_sub_command_tests_each_length(capsys, tmp_path):
+    out = tmp_path / "lengths.json"
+    code = main(
+        [
+            "lengths",
+            "--variants",
+            "rotary",
+            "--seed",
+            "1",
+            "--steps",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert capsys.readouterr().out.startswith(
+        "rotary   seed 1: tokens right by length 8:"
+    )
+    records = json.loads(out.read_text())
+    assert list(records[0]["tokens"]) == ["8", "10", "12"]

@@ -268,3 +268,17 @@ def test_bad_batches_are_refused():
         train(model, SyntheticTask(), steps=0, progress=False)
     with pytest.raises(ValueError, match=r"targets need 21 positions.*max_len=16"):
         train(model, SyntheticTask(max_len=20), steps=1, progress=False)
+
+
+def test_rotary_positions_reach_every_self_attention_and_no_cross_attention():
+    model = small_model(positional="rotary")
+    assert model.encoder.embedding.position is None  # nothing added to the input
+    for layer in [*model.encoder.layers, *model.decoder.layers]:
+        assert layer.self_attn.rotary is not None
+    assert all(layer.cross_attn.rotary is None for layer in model.decoder.layers)
+    assert model(SRC, TGT).shape == (2, 6, 20)
+    # Order matters again: permuting the source changes the output.
+    permuted = SRC[:, [1, 0, 2, 3, 4]]
+    assert not torch.allclose(model(SRC, TGT), model(permuted, TGT), atol=1e-4)
+    with pytest.raises(ValueError, match="rotary positions add nothing to concat"):
+        small_model(positional="rotary", combine="concat", tie_embeddings=False)

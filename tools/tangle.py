@@ -183,7 +183,7 @@ def finish(root: Path, path: str, code: str, chapters: tuple[str, ...]) -> str:
     raw = header(chapters) + code.rstrip("\n") + "\n"
     if not path.endswith(".py"):
         return raw
-    formatted = ruff(root, ["format", "--quiet"], path, raw)
+    formatted = ruff(root, ["format"], path, raw)  # errors go to stderr
     if formatted.returncode != 0:
         raise TangleError(f"{path}: ruff format failed:\n{formatted.stderr}")
     if non_blank(formatted.stdout) != non_blank(raw):
