@@ -128,6 +128,18 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} [{min(values):.2f}-{max(values):.2f}]"
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every experiment sub-command shares."""
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--seed", type=int, help="a single seed (overrides --seeds)")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--json", type=Path, help="write every record here")
+
+
+def chosen_seeds(args: argparse.Namespace) -> list[int]:
+    return args.seeds if args.seed is None else [args.seed]
+
+
 def add_positions_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "positions",
@@ -141,15 +153,12 @@ def add_positions_parser(commands: argparse._SubParsersAction) -> None:
         default=["add", "concat", "learned", "none"],
     )
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=["reverse"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--seed", type=int, help="a single seed (overrides --seeds)")
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--json", type=Path, help="write every record here")
+    add_run_options(parser)
     parser.set_defaults(run=run_positions)
 
 
 def run_positions(args: argparse.Namespace) -> int:
-    seeds = args.seeds if args.seed is None else [args.seed]
+    seeds = chosen_seeds(args)
     records = compare_positions(args.variants, args.tasks, seeds, args.steps)
     print("\n".join(summarise(records)))
     if args.json:
@@ -209,15 +218,12 @@ def add_energy_parser(commands: argparse._SubParsersAction) -> None:
         help="how much the first layer reads from the position span (positional)",
         description="Train `add` on reverse; measure shares of the position span.",
     )
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--seed", type=int, help="a single seed (overrides --seeds)")
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--json", type=Path, help="write every record here")
+    add_run_options(parser)
     parser.set_defaults(run=run_energy)
 
 
 def run_energy(args: argparse.Namespace) -> int:
-    seeds = args.seeds if args.seed is None else [args.seed]
+    seeds = chosen_seeds(args)
     records = [position_energy(seed, args.steps) for seed in seeds]
     for r in records:
         shares = "  ".join(
@@ -267,15 +273,12 @@ def add_lengths_parser(commands: argparse._SubParsersAction) -> None:
         choices=sorted(POSITION_VARIANTS),
         default=["add", "learned", "rotary"],
     )
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--seed", type=int, help="a single seed (overrides --seeds)")
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--json", type=Path, help="write every record here")
+    add_run_options(parser)
     parser.set_defaults(run=run_lengths)
 
 
 def run_lengths(args: argparse.Namespace) -> int:
-    seeds = args.seeds if args.seed is None else [args.seed]
+    seeds = chosen_seeds(args)
     records = [
         length_generalisation(variant, seed=seed, steps=args.steps)
         for variant in args.variants
