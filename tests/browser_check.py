@@ -7,7 +7,8 @@ opens every page of the site, and fails when:
 
 - any request goes to a host other than the local server, or any request fails;
 - the page logs an error to the console or throws;
-- a formula is left as raw TeX, or MathJax's own fonts did not load;
+- a formula is left as raw TeX (in the page or in its navigation), or
+  MathJax's own fonts did not load;
 - a page loses its copy buttons, its light/dark toggle, or the titles that name
   the file a tangled block is written to;
 - math is not typeset again after an instant (no-reload) navigation.
@@ -55,6 +56,8 @@ MATH_STATE = """() => {
       .length,
     codeBlocks: document.querySelectorAll('.md-content pre > code').length,
     paletteToggle: document.querySelectorAll('[data-md-component=palette]').length,
+    rawTexInNavigation: [...document.querySelectorAll('.md-nav__link')]
+      .map(a => a.textContent.trim()).filter(t => t.includes(String.raw`\\(`)),
     fileTitles: [...document.querySelectorAll('.highlight .filename')]
       .map(el => el.textContent),
   };
@@ -153,6 +156,8 @@ def check_page(url: str, state: dict) -> list[str]:
             f"{url}: {state['codeBlocks']} code blocks, "
             f"{state['copyButtons']} copy buttons"
         )
+    if state["rawTexInNavigation"]:
+        problems.append(f"{url}: TeX in navigation: {state['rawTexInNavigation']}")
     if not state["paletteToggle"]:
         problems.append(f"{url}: no light/dark toggle")
     if url.rstrip("/").endswith("literate"):
