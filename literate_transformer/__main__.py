@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from literate_transformer import dropout_experiment  # noqa: F401 (registers)
 from literate_transformer.experiments import SUBCOMMANDS
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import TASKS, SyntheticTask

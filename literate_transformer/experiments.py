@@ -26,6 +26,13 @@ from literate_transformer.train import History, accuracy, train
 # Sub-commands that chapters add to `python -m literate_transformer`.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
+
+def register(add_parser: Callable[[argparse._SubParsersAction], None]) -> None:
+    """Add a chapter's sub-command, once even if its module is run again."""
+    SUBCOMMANDS[:] = [f for f in SUBCOMMANDS if f.__name__ != add_parser.__name__]
+    SUBCOMMANDS.append(add_parser)
+
+
 # How each variant gives the model its positions (Transformer options).
 POSITION_VARIANTS: dict[str, dict] = {
     "add": dict(positional="sinusoidal", combine="add"),
@@ -166,7 +173,7 @@ def run_positions(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS.append(add_positions_parser)
+register(add_positions_parser)
 
 
 def span(rows: torch.Tensor, energy: float = 0.999) -> torch.Tensor:
@@ -237,7 +244,7 @@ def run_energy(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS.append(add_energy_parser)
+register(add_energy_parser)
 
 
 def length_generalisation(
@@ -292,4 +299,4 @@ def run_lengths(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS.append(add_lengths_parser)
+register(add_lengths_parser)

@@ -31,6 +31,10 @@ class Batch:
             self.src.to(device), self.tgt_in.to(device), self.tgt_out.to(device)
         )
 
+    def subset(self, index: Tensor) -> Batch:
+        """The examples at `index` (a 1-D tensor of row numbers)."""
+        return Batch(self.src[index], self.tgt_in[index], self.tgt_out[index])
+
 
 @dataclass(frozen=True)
 class SyntheticTask:

@@ -40,6 +40,7 @@ class History:
     eval_step: list[int] = field(default_factory=list)
     token_accuracy: list[float] = field(default_factory=list)
     sequence_accuracy: list[float] = field(default_factory=list)
+    pool_token_accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -69,6 +70,7 @@ def train(
     lr_factor: float = 1.0,
     label_smoothing: float = 0.0,
     clip_norm: float | None = 1.0,
+    pool: Batch | None = None,
     eval_every: int = 50,
     eval_size: int = 256,
     seed: int = 0,
@@ -79,7 +81,9 @@ def train(
 
     The model should be freshly built after torch.manual_seed(seed) so that a
     seed fixes the run; the data come from generators seeded from `seed`.
-    Gradients are clipped to norm `clip_norm` (None: not clipped).
+    Gradients are clipped to norm `clip_norm` (None: not clipped). With a
+    `pool`, batches are drawn from that fixed set of examples instead of fresh
+    ones, and the token accuracy on the pool is recorded too (overfitting).
     """
     if steps < 1 or batch_size < 1 or warmup < 1 or eval_every < 1:
         raise ValueError(
@@ -108,8 +112,14 @@ def train(
     held_out = held_out.to(device)
     history = History()
     start = time.perf_counter()
+    if pool is not None:
+        pool = pool.to(device)
     for step in range(1, steps + 1):
-        batch = task.sample(batch_size, data).to(device)
+        if pool is None:
+            batch = task.sample(batch_size, data).to(device)
+        else:
+            index = torch.randint(0, len(pool.src), (batch_size,), generator=data)
+            batch = pool.subset(index.to(device))
         lr = warmup_lr(step, d_model=d_model, warmup=warmup, factor=lr_factor)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -137,6 +147,8 @@ def train(
             history.eval_step.append(step)
             history.token_accuracy.append(token)
             history.sequence_accuracy.append(sequence)
+            if pool is not None:
+                history.pool_token_accuracy.append(accuracy(model, pool)[0])
         if progress and rank == 0:
             show_progress(step, steps, history)
     history.seconds = time.perf_counter() - start

@@ -113,3 +113,15 @@ def test_the_lengths_sub_command_tests_each_length(capsys, tmp_path):
     )
     records = json.loads(out.read_text())
     assert list(records[0]["tokens"]) == ["8", "10", "12"]
+
+
+def test_the_dropout_sub_command_reports_train_and_held_out(capsys):
+    assert (
+        main(["dropout", "--rates", "0.0", "0.5", "--seed", "0", "--steps", "2"]) == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "rate 0.0 seed 0",
+        "rate 0.5 seed 0",
+    ]
+    assert all("held out" in line and "gap" in line for line in lines)

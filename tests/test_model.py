@@ -282,3 +282,26 @@ def test_rotary_positions_reach_every_self_attention_and_no_cross_attention():
     assert not torch.allclose(model(SRC, TGT), model(permuted, TGT), atol=1e-4)
     with pytest.raises(ValueError, match="rotary positions add nothing to concat"):
         small_model(positional="rotary", combine="concat", tie_embeddings=False)
+
+
+def test_training_on_a_pool_draws_only_from_it_and_records_its_accuracy():
+    task = SyntheticTask("copy", num_symbols=6, max_len=6)
+    pool = task.sample(3, torch.Generator().manual_seed(5))
+    seen = []
+
+    class Spy(Transformer):
+        def forward(self, src, tgt):
+            seen.append(src.clone())
+            return super().forward(src, tgt)
+
+    torch.manual_seed(0)
+    model = Spy(9, 9, d_model=16, num_heads=2, d_ff=32, dropout=0.0, max_len=8)
+    history = train(
+        model, task, steps=4, batch_size=5, pool=pool, eval_every=2, progress=False
+    )
+    pool_rows = {tuple(row) for row in pool.src.tolist()}
+    drawn = [
+        tuple(row) for src in seen[:1] for row in src.tolist()
+    ]  # first step's batch
+    assert set(drawn) <= pool_rows and len(drawn) == 5
+    assert len(history.pool_token_accuracy) == len(history.eval_step) == 2
