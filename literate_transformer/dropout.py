@@ -16,20 +16,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-def check_probability(p: float) -> None:
+def check_probability(p: float, *, name: str = "p") -> None:
     if not 0.0 <= p < 1.0:
-        raise ValueError(f"p: expected a probability in [0, 1), got {p}")
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {p}")
 
 
 class WordDropout(nn.Module):
     """In training, replace each real token by `unk_id` with probability p.
 
     tokens (N, T) ids -> (N, T) ids. Padding (pad_id) is never replaced, and
-    unk_id may not be pad_id, so no real token becomes padding. Identity in
-    evaluation mode.
+    unk_id may not be pad_id, so no real token becomes padding (pad_id=None:
+    no padding id). Identity in evaluation mode.
     """
 
-    def __init__(self, p: float, *, unk_id: int, pad_id: int = 0) -> None:
+    def __init__(self, p: float, *, unk_id: int, pad_id: int | None = 0) -> None:
         super().__init__()
         check_probability(p)
         if unk_id == pad_id:
@@ -42,15 +42,18 @@ class WordDropout(nn.Module):
         if not self.training or self.p == 0.0:
             return tokens
         drop = torch.rand(tokens.shape, device=tokens.device) < self.p  # (N, T)
-        return tokens.masked_fill(drop & (tokens != self.pad_id), self.unk_id)
+        if self.pad_id is not None:
+            drop &= tokens != self.pad_id
+        return tokens.masked_fill(drop, self.unk_id)
 
 
 class EmbeddingDropout(nn.Module):
     """In training, drop whole rows of an embedding matrix for one batch.
 
-    forward(tokens (N, T), weight (V, C)) -> embeddings (N, T, C): each word
-    type is zeroed everywhere with probability p, the kept rows are scaled by
-    1 / (1 - p). Identity lookup in evaluation mode.
+    forward(tokens (N, T), weight (V, C), padding_idx) -> embeddings (N, T, C):
+    each word type is zeroed everywhere with probability p, the kept rows are
+    scaled by 1 / (1 - p). A plain lookup in evaluation mode. As in
+    nn.Embedding, the padding_idx row receives no gradient.
     """
 
     def __init__(self, p: float) -> None:
@@ -58,8 +61,10 @@ class EmbeddingDropout(nn.Module):
         check_probability(p)
         self.p = p
 
-    def forward(self, tokens: Tensor, weight: Tensor) -> Tensor:
+    def forward(
+        self, tokens: Tensor, weight: Tensor, padding_idx: int | None = None
+    ) -> Tensor:
         if self.training and self.p > 0.0:
             keep = torch.rand(weight.size(0), 1, device=weight.device) >= self.p
             weight = weight * keep / (1.0 - self.p)  # (V, C), one draw per type
-        return F.embedding(tokens, weight)  # (N, T, C)
+        return F.embedding(tokens, weight, padding_idx)  # (N, T, C)

@@ -23,35 +23,66 @@ from literate_transformer.model import Transformer
 from literate_transformer.tasks import SyntheticTask
 from literate_transformer.train import train
 
+METHODS = ("sum", "token", "word", "embedding", "model")
+
 
 def input_dropout_run(
-    rate: float, *, seed: int, steps: int, pool_size: int = 200
+    rate: float,
+    *,
+    seed: int,
+    steps: int,
+    method: str = "sum",
+    pool_size: int = 200,
+    eval_every: int | None = None,
 ) -> dict:
-    """Train on a fixed pool of reverse examples with input dropout `rate`
-    (on e + p, nothing else); return train and held-out token accuracy."""
+    """Train on a fixed pool of reverse examples with one kind of dropout at
+    `rate`; return train and held-out token accuracy, at the end and every
+    `eval_every` steps (default: at the end only).
+
+    method: "sum" (nn.Dropout on e + p, the paper's input dropout), "token"
+    (on e before p is added), "word" (WordDropout), "embedding"
+    (EmbeddingDropout), each in both input layers and nowhere else; or
+    "model" (nn.Dropout on e + p and on every sub-layer, as the paper).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     task = SyntheticTask("reverse", num_symbols=10, min_len=1, max_len=10)
     pool = task.sample(pool_size, torch.Generator().manual_seed(seed * 1000 + 999))
+    vocab, unk = task.vocab_size + 1, task.vocab_size  # one more id: unknown
+    inputs: dict = {
+        "sum": {"dropout": rate},
+        "token": {"dropout": rate, "dropout_on": "token"},
+        "word": {"word_dropout": rate, "unk_id": unk},
+        "embedding": {"embedding_dropout": rate},
+        "model": {"dropout": rate},
+    }[method]
+    sizes = {**BASE_MODEL, "dropout": rate if method == "model" else 0.0}
     torch.manual_seed(seed)
-    model = Transformer(task.vocab_size, task.vocab_size, **BASE_MODEL)
-    for embedding in (model.encoder.embedding, model.decoder.embedding):
-        embedding.dropout.p = rate  # input dropout only: BASE_MODEL has none
-    options = dict(warmup=100, lr_factor=0.2, progress=False, eval_every=steps)
+    model = Transformer(vocab, vocab, **sizes, input_dropout=inputs)
+    every = steps if eval_every is None else eval_every
+    options = dict(warmup=100, lr_factor=0.2, progress=False, eval_every=every)
     history = train(model, task, steps=steps, seed=seed, pool=pool, **options)
     return {
+        "method": method,
         "rate": rate,
         "seed": seed,
         "train": history.pool_token_accuracy[-1],
         "held_out": history.token_accuracy[-1],
         "gap": history.pool_token_accuracy[-1] - history.token_accuracy[-1],
+        "steps": history.eval_step,
+        "train_curve": history.pool_token_accuracy,
+        "held_out_curve": history.token_accuracy,
     }
 
 
 def add_dropout_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "dropout",
-        help="input dropout rates on a task the model overfits (dropout chapter)",
-        description="Train on a small fixed pool with each input dropout rate.",
+        help="kinds and rates of dropout on a task the model overfits "
+        "(dropout chapter)",
+        description="Train on a small fixed pool with each kind and rate of dropout.",
     )
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=["sum"])
     parser.add_argument("--rates", nargs="+", type=float, default=[0.0, 0.1, 0.3, 0.5])
     add_run_options(parser)
     parser.set_defaults(run=run_dropout, steps=600)
@@ -59,14 +90,16 @@ def add_dropout_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_dropout(args: argparse.Namespace) -> int:
     records = [
-        input_dropout_run(rate, seed=seed, steps=args.steps)
+        input_dropout_run(rate, seed=seed, steps=args.steps, method=method)
+        for method in args.methods
         for rate in args.rates
         for seed in chosen_seeds(args)
     ]
     for r in records:
         print(
-            f"rate {r['rate']:.1f} seed {r['seed']}: train {r['train']:.3f}, "
-            f"held out {r['held_out']:.3f}, gap {r['gap']:.3f}"
+            f"{r['method']} {r['rate']:.1f} seed {r['seed']}: "
+            f"train {r['train']:.3f}, held out {r['held_out']:.3f}, "
+            f"gap {r['gap']:.3f}"
         )
     if args.json:
         args.json.write_text(json.dumps(records, indent=1) + "\n")

@@ -14,6 +14,11 @@ import math
 import torch
 from torch import Tensor, nn
 
+from literate_transformer.dropout import (
+    EmbeddingDropout,
+    WordDropout,
+    check_probability,
+)
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
@@ -22,6 +27,7 @@ from literate_transformer.positional import (
 
 POSITIONAL = ("sinusoidal", "learned", "none")
 COMBINE = ("add", "concat")
+DROPOUT_ON = ("sum", "token")
 
 
 class TransformerEmbedding(nn.Module):
@@ -33,6 +39,11 @@ class TransformerEmbedding(nn.Module):
     N(0, init_std^2), default init_std = d_token^-1/2, and scale defaults to
     sqrt(d_token), so token coordinates start with unit variance. The padding
     row is zero and receives no gradient.
+
+    Dropout acts on the sum (dropout_on="sum", the paper) or on the scaled
+    token embedding only ("token"). word_dropout replaces whole tokens by
+    unk_id, embedding_dropout drops whole word types for a batch (see
+    literate_transformer.dropout); both act in training only.
     """
 
     def __init__(
@@ -47,11 +58,19 @@ class TransformerEmbedding(nn.Module):
         scale: float | None = None,
         init_std: float | None = None,
         dropout: float = 0.1,
+        dropout_on: str = "sum",
+        word_dropout: float = 0.0,
+        unk_id: int | None = None,
+        embedding_dropout: float = 0.0,
         pad_id: int | None = 0,
     ) -> None:
         super().__init__()
         check_choice("positional", positional, POSITIONAL)
         check_choice("combine", combine, COMBINE)
+        check_choice("dropout_on", dropout_on, DROPOUT_ON)
+        check_probability(dropout, name="dropout")
+        check_probability(word_dropout, name="word_dropout")
+        check_probability(embedding_dropout, name="embedding_dropout")
         if combine == "concat" and positional == "none":
             raise ValueError("combine: 'concat' needs a positional encoding, got none")
         if vocab_size < 1 or d_model < 1 or max_len < 1:
@@ -89,7 +108,19 @@ class TransformerEmbedding(nn.Module):
             self.position = SinusoidalPositionalEncoding(max_len, d_position)
         elif positional == "learned":
             self.position = LearnedPositionalEncoding(max_len, d_position)
+        self.dropout_on = dropout_on
         self.dropout = nn.Dropout(dropout)
+        self.word_dropout: WordDropout | None = None
+        if word_dropout > 0.0:
+            if unk_id is None or not 0 <= unk_id < vocab_size:
+                raise ValueError(
+                    f"unk_id: word_dropout needs an id in [0, {vocab_size}), "
+                    f"got {unk_id}"
+                )
+            self.word_dropout = WordDropout(word_dropout, unk_id=unk_id, pad_id=pad_id)
+        self.embedding_dropout: EmbeddingDropout | None = None
+        if embedding_dropout > 0.0:
+            self.embedding_dropout = EmbeddingDropout(embedding_dropout)
 
     def forward(self, tokens: Tensor) -> Tensor:
         kind = tokens.dtype
@@ -105,14 +136,23 @@ class TransformerEmbedding(nn.Module):
                 f"{int(tokens.min())} to {int(tokens.max())}"
             )
         N, T = tokens.shape
-        x = self.token(tokens) * self.scale  # (N, T, d_token)
+        if self.word_dropout is not None:
+            tokens = self.word_dropout(tokens)  # whole tokens -> unk_id
+        if self.embedding_dropout is not None:  # whole word types -> zero
+            weight = self.token.weight
+            x = self.embedding_dropout(tokens, weight, padding_idx=self.pad_id)
+        else:
+            x = self.token(tokens)
+        x = x * self.scale  # (N, T, d_token)
+        if self.dropout_on == "token":
+            x = self.dropout(x)  # the position will be added whole
         if self.position is not None:
             pe = self.position(T).to(x.dtype)  # (T, d_position)
             if self.combine == "add":
                 x = x + pe  # (N, T, d_model)
             else:
                 x = torch.cat([x, pe.expand(N, T, -1)], dim=-1)  # (N, T, d_model)
-        return self.dropout(x)
+        return self.dropout(x) if self.dropout_on == "sum" else x
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

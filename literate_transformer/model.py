@@ -19,6 +19,14 @@ from literate_transformer.layers import DecoderLayer, EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.positional import RotaryEmbedding
 
+INPUT_DROPOUT_OPTIONS = (
+    "dropout",
+    "dropout_on",
+    "word_dropout",
+    "unk_id",
+    "embedding_dropout",
+)
+
 
 class Encoder(nn.Module):
     """Embedding, then `num_layers` encoder layers: ids (N, S) -> (N, S, d_model)."""
@@ -83,6 +91,9 @@ class Transformer(nn.Module):
     share_vocab (one vocabulary for both sides) ties the source embedding too.
     positional is "sinusoidal", "learned" or "none" (added to or concatenated
     with the embedding), or "rotary" (RoPE in every self-attention).
+    input_dropout sets the input layers' options of dropout (dropout,
+    dropout_on, word_dropout, unk_id, embedding_dropout of TransformerEmbedding)
+    for both sides; by default they drop out at the model's rate, on the sum.
     """
 
     def __init__(
@@ -105,9 +116,17 @@ class Transformer(nn.Module):
         combine: str = "add",
         embedding_scale: float | None = None,
         embedding_init_std: float | None = None,
+        input_dropout: dict[str, float | str | int] | None = None,
         pad_id: int = 0,
     ) -> None:
         super().__init__()
+        input_dropout = {"dropout": dropout, **(input_dropout or {})}
+        unknown = set(input_dropout) - set(INPUT_DROPOUT_OPTIONS)
+        if unknown:
+            raise ValueError(
+                f"input_dropout: expected keys among {INPUT_DROPOUT_OPTIONS}, got "
+                f"{sorted(unknown)}"
+            )
         if tie_embeddings and combine == "concat":
             raise ValueError(
                 "tie_embeddings: the output projection has width d_model, but "
@@ -134,8 +153,8 @@ class Transformer(nn.Module):
                 combine=combine,
                 scale=embedding_scale,
                 init_std=embedding_init_std,
-                dropout=dropout,
                 pad_id=pad_id,
+                **input_dropout,
             )
 
         sizes = dict(d_model=d_model, num_heads=num_heads, d_ff=d_ff, dropout=dropout)

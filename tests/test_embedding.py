@@ -110,6 +110,13 @@ def test_dropout_acts_in_training_only():
             {"combine": "concat", "d_position": 5},
             "d_position: expected a positive even width, got 5",
         ),
+        ({"dropout_on": "position"}, "dropout_on: expected one of .*'position'"),
+        ({"dropout": 1.0}, r"dropout: expected a probability in \[0, 1\), got 1.0"),
+        ({"word_dropout": -0.1}, r"word_dropout: expected a probability"),
+        ({"embedding_dropout": 1.5}, r"embedding_dropout: expected a probability"),
+        ({"word_dropout": 0.1}, r"unk_id: word_dropout needs an id in \[0, 20\)"),
+        ({"word_dropout": 0.1, "unk_id": 20}, r"needs an id in \[0, 20\), got 20"),
+        ({"word_dropout": 0.1, "unk_id": 0}, "an id other than pad_id=0, got 0"),
     ],
 )
 def test_bad_options_are_refused_with_what_was_expected(kwargs, message):
@@ -143,3 +150,48 @@ def test_padding_can_be_turned_off():
         20, 16, max_len=8, positional="none", pad_id=None, dropout=0.0
     )
     assert layer.token.padding_idx is None and layer.token.weight[0].ne(0).any()
+
+
+def test_dropout_on_the_token_leaves_the_position_whole():
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(20, 16, max_len=8, dropout=0.5, dropout_on="token")
+    out = layer.train()(TOKENS)
+    token = layer.token(TOKENS) * layer.scale
+    pe = sinusoidal_encoding(5, 16)
+    dropped = (out - pe).abs() < 1e-6  # only the position is left
+    real = token.abs() > 1e-3
+    rate = dropped[real].float().mean().item()
+    assert 0.3 < rate < 0.7, rate  # 104 real coordinates at p = 0.5
+    kept = ~dropped & real
+    assert torch.allclose(out[kept], (2 * token + pe)[kept], atol=1e-5)
+
+
+def test_word_and_embedding_dropout_act_through_the_layer():
+    torch.manual_seed(0)
+    tokens = torch.randint(2, 19, (64, 5))
+    options = {"max_len": 8, "positional": "none", "dropout": 0.0}
+    words = TransformerEmbedding(20, 16, word_dropout=0.3, unk_id=19, **options)
+    clean = words.eval()(tokens)
+    unk = words(torch.full_like(tokens, 19))
+    out = words.train()(tokens)
+    same = (out == clean).all(-1)
+    replaced = (out == unk).all(-1)
+    assert (same ^ replaced).all()  # each token kept, or replaced by unk
+    assert 0.2 < replaced.float().mean().item() < 0.4  # 320 tokens at p = 0.3
+
+    types = TransformerEmbedding(20, 16, embedding_dropout=0.3, **options).train()
+    zero = (types(tokens) == 0).all(-1)
+    for word in tokens.unique().tolist():
+        assert zero[tokens == word].all() or not zero[tokens == word].any()
+    assert zero.any() and not zero.all()
+
+
+def test_the_padding_row_gets_no_gradient_under_embedding_dropout():
+    torch.manual_seed(0)
+    layer = TransformerEmbedding(
+        20, 16, max_len=8, embedding_dropout=0.2, dropout=0.0
+    ).train()
+    layer(TOKENS).sum().backward()
+    grad = layer.token.weight.grad
+    assert grad[0].eq(0).all()  # padding, as with nn.Embedding's padding_idx
+    assert grad[TOKENS[1]].ne(0).any()

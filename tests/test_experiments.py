@@ -7,6 +7,7 @@ import json
 import pytest
 
 from literate_transformer.__main__ import main
+from literate_transformer.dropout_experiment import METHODS, input_dropout_run
 from literate_transformer.experiments import (
     POSITION_VARIANTS,
     compare_positions,
@@ -115,13 +116,26 @@ def test_the_lengths_sub_command_tests_each_length(capsys, tmp_path):
     assert list(records[0]["tokens"]) == ["8", "10", "12"]
 
 
-def test_the_dropout_sub_command_reports_train_and_held_out(capsys):
-    assert (
-        main(["dropout", "--rates", "0.0", "0.5", "--seed", "0", "--steps", "2"]) == 0
-    )
+def test_the_dropout_sub_command_reports_train_and_held_out(capsys, tmp_path):
+    record = tmp_path / "dropout.json"
+    args = ["dropout", "--methods", "sum", "word", "--rates", "0.0", "0.5"]
+    assert main([*args, "--seed", "0", "--steps", "2", "--json", str(record)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == [
-        "rate 0.0 seed 0",
-        "rate 0.5 seed 0",
+        "sum 0.0 seed 0",
+        "sum 0.5 seed 0",
+        "word 0.0 seed 0",
+        "word 0.5 seed 0",
     ]
     assert all("held out" in line and "gap" in line for line in lines)
+    runs = json.loads(record.read_text())
+    assert [r["steps"] for r in runs] == [[2]] * 4
+
+
+def test_every_dropout_method_trains_and_records_curves():
+    for method in METHODS:
+        run = input_dropout_run(0.3, seed=0, steps=4, method=method, eval_every=2)
+        assert run["steps"] == [2, 4]
+        assert len(run["train_curve"]) == len(run["held_out_curve"]) == 2
+    with pytest.raises(ValueError, match="method: expected one of"):
+        input_dropout_run(0.1, seed=0, steps=1, method="lines")

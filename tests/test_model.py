@@ -305,3 +305,22 @@ def test_training_on_a_pool_draws_only_from_it_and_records_its_accuracy():
     ]  # first step's batch
     assert set(drawn) <= pool_rows and len(drawn) == 5
     assert len(history.pool_token_accuracy) == len(history.eval_step) == 2
+
+
+def test_input_dropout_sets_both_input_layers_and_nothing_else():
+    model = Transformer(
+        14,
+        14,
+        d_model=16,
+        num_heads=2,
+        d_ff=32,
+        dropout=0.2,
+        input_dropout={"dropout": 0.0, "word_dropout": 0.1, "unk_id": 13},
+    )
+    for embedding in (model.encoder.embedding, model.decoder.embedding):
+        assert embedding.dropout.p == 0.0 and embedding.word_dropout.unk_id == 13
+    assert model.encoder.layers[0].dropout1.p == 0.2
+    default = Transformer(14, 14, d_model=16, num_heads=2, d_ff=32, dropout=0.2)
+    assert default.decoder.embedding.dropout.p == 0.2  # the model's rate
+    with pytest.raises(ValueError, match=r"input_dropout: expected keys .*\['scale'\]"):
+        Transformer(14, 14, input_dropout={"scale": 1.0})
