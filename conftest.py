@@ -16,10 +16,22 @@ The chapters' definition blocks use Entangled's `{.python file=...}` and
 tests/test_codeblocks.py checks, with a parser of its own, that every Python
 fence in docs/ and README.md is collected, so a fence this file does not
 understand fails the suite instead of being skipped.
+
+It also keeps the chapters' run records (docs/run-records.json): when every
+block of a chapter ran and passed in a session, the chapter's record is
+rewritten with the time, device, versions, block count, duration and the
+chapter's content hash; when one of its blocks failed, the record is removed.
+The site build shows the record on each chapter, and fails (strict) when it is
+missing or was made from another version of the chapter.
 """
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
+import os
+import platform
 import re
 import traceback
 from pathlib import Path
@@ -188,3 +200,73 @@ def describe_failure(item, excinfo) -> str:
 
 
 pytest_codeblocks.plugin.TestBlock.repr_failure = describe_failure
+
+
+ROOT = Path(__file__).parent
+RUN_RECORDS = ROOT / "docs" / "run-records.json"
+_chapter_runs: dict[str, dict] = {}
+
+
+def chapter_hash(path: Path) -> str:
+    """The content hash that ties a run record to one version of a chapter."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _chapter_of(nodeid: str) -> str | None:
+    path = nodeid.split("::")[0]
+    if path.startswith("docs/") and path.endswith(".md"):
+        return path
+    return None
+
+
+def pytest_runtest_logreport(report) -> None:
+    chapter = _chapter_of(report.nodeid)
+    if chapter is None:
+        return
+    run = _chapter_runs.setdefault(chapter, {"passed": 0, "failed": 0, "seconds": 0})
+    run["seconds"] += report.duration
+    if report.failed:
+        run["failed"] += 1
+    elif report.when == "call" and report.passed:
+        run["passed"] += 1
+
+
+def _device() -> str:
+    import torch
+
+    name = os.environ.get("LT_DEVICE", "cpu")
+    if name == "cuda" and torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name()})"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Rewrite the records of the chapters whose every block ran this session."""
+    if not _chapter_runs:
+        return
+    import torch
+
+    records = {}
+    if RUN_RECORDS.is_file():
+        records = json.loads(RUN_RECORDS.read_text(encoding="utf-8"))
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    for chapter, run in _chapter_runs.items():
+        path = ROOT / chapter
+        if run["failed"]:
+            records.pop(chapter, None)  # a failing chapter has no valid record
+            continue
+        collected = ("python", "sh", "bash")  # what pytest-codeblocks runs
+        blocks = sum(b.syntax in collected for b in extract_from_file(path))
+        if run["passed"] != blocks:
+            continue  # only some blocks ran (-k, -x...): keep the old record
+        records[chapter] = {
+            "sha256": chapter_hash(path),
+            "ran_at": now.isoformat(),
+            "device": _device(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "blocks": blocks,
+            "seconds": round(run["seconds"], 1),
+        }
+    text = json.dumps(dict(sorted(records.items())), indent=1) + "\n"
+    RUN_RECORDS.write_text(text, encoding="utf-8")

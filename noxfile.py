@@ -1,7 +1,11 @@
-"""Sessions of the literate loop: tangle, lint, tests, docs, serve, wheel, browser.
+"""Sessions of the literate loop: tangle, lint, tests, docs, serve, notebooks,
+wheel, browser.
 
     nox -s docs             build the site into site/ (strict)
     nox -s tests            tests/ + every Python block of docs/ and README.md
+    nox -s notebooks        run the site's downloadable notebooks (after docs)
+    nox -s browser          open the built site in headless Chromium
+    nox -s bench            benchmarks against torch.nn (not part of the tests)
     nox -s tangle           write literate_transformer/ from the chapters
     nox -s tangle -- --check   fail if the package differs from the chapters
 
@@ -97,9 +101,32 @@ def docs(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Preview the site at http://127.0.0.1:8000; every rebuild re-tangles."""
     install_package(session, "docs", "tangle")
+    # Not strict: a chapter being edited has no run record for its new text.
+    env = {**DOCS_ENV, "LT_TANGLE_ON_BUILD": "1", "LT_STRICT": "false"}
+    session.run("mkdocs", "serve", *session.posargs, env=env)
+
+
+@nox.session
+def notebooks(session: nox.Session) -> None:
+    """Run every notebook of the built site's downloads/ in a fresh kernel."""
+    install_torch(session)
+    session.install(".", *group("notebooks"))
     session.run(
-        "mkdocs", "serve", *session.posargs, env={**DOCS_ENV, "LT_TANGLE_ON_BUILD": "1"}
+        "python", "tests/notebooks_check.py", "site/downloads", *session.posargs
     )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against torch.nn; not part of the tests. `-- --quick` for a
+    short run; the record goes to docs/performance-record.json unless
+    `-- --json PATH` says otherwise."""
+    install_torch(session)
+    session.install("-e", ".")
+    args = session.posargs
+    if "--json" not in args:
+        args = [*args, "--json", "docs/performance-record.json"]
+    session.run("python", "benchmarks/bench.py", *args)
 
 
 @nox.session(reuse_venv=False)

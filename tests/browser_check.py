@@ -11,7 +11,14 @@ opens every page of the site, and fails when:
   MathJax's own fonts did not load;
 - a page loses its copy buttons, its light/dark toggle, or the titles that name
   the file a tangled block is written to;
-- math is not typeset again after an instant (no-reload) navigation.
+- an image did not load, or has no alt text;
+- an internal link points to a page or file that is not in the site, or to an
+  anchor that the target page does not have;
+- math is not typeset again after an instant (no-reload) navigation;
+- the search finds nothing for "mask".
+
+With --screenshots DIR it saves a full-page screenshot of every page in the
+light and in the dark scheme (DIR/<page>-light.png, DIR/<page>-dark.png).
 
 Chromium is Debian's (/usr/bin/chromium), driven by Playwright; Playwright's
 own browser download is never used.
@@ -22,10 +29,11 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import re
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from playwright.sync_api import sync_playwright
 
@@ -49,7 +57,10 @@ MATH_STATE = """() => {
     formulas: document.querySelectorAll('mjx-container').length,
     raw: raw.map(el => el.textContent.slice(0, 60)),
     dollars: [...document.querySelectorAll('.jp-RenderedMarkdown')]
-      .filter(el => /\\$[^$]+\\$/.test(el.innerText)).length,
+      .map(el => { const c = el.cloneNode(true);
+                   c.querySelectorAll('pre, code').forEach(x => x.remove());
+                   return c.textContent; })
+      .filter(text => /\\$[^$]+\\$/.test(text)).length,
     mjxFontsLoaded: fonts.filter(f => f.status === 'loaded').length,
     stretchy: document.querySelectorAll('mjx-stretchy-v, mjx-stretchy-h').length,
     copyButtons: document.querySelectorAll('.md-clipboard, button.md-code__button')
@@ -60,8 +71,16 @@ MATH_STATE = """() => {
       .map(a => a.textContent.trim()).filter(t => t.includes(String.raw`\\(`)),
     fileTitles: [...document.querySelectorAll('.highlight .filename')]
       .map(el => el.textContent),
+    images: [...document.querySelectorAll('.md-content img')].map(img => ({
+      src: img.currentSrc || img.src, loaded: img.complete && img.naturalWidth > 0,
+      alt: (img.getAttribute('alt') || '').trim(),
+    })),
+    links: [...document.querySelectorAll('a[href]')].map(a => a.href),
   };
 }"""
+
+
+SCHEME = "document.body.setAttribute('data-md-color-scheme', '{scheme}')"
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -126,16 +145,34 @@ def check_site(folder: Path, shots: Path | None) -> list[str]:
             page.on("response", on_response)
             page.on("console", on_console)
             page.on("pageerror", on_error)
+            links: set[str] = set()
             for url in pages(folder, base):
                 current["url"] = url
                 page.goto(url, wait_until="networkidle")
                 page.wait_for_timeout(300)
                 state = page.evaluate(MATH_STATE)
                 problems.extend(check_page(url, state))
+                links.update(
+                    link for link in state.pop("links") if urlparse(link).netloc == host
+                )
                 name = urlparse(url).path.strip("/").replace("/", "-") or "index"
-                print(f"{name}: {state}")
+                print(
+                    f"{name}: {len(state['images'])} images, {state['formulas']} "
+                    f"formulas, {state['codeBlocks']} code blocks"
+                )
                 if shots:
-                    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+                    page.screenshot(
+                        path=str(shots / f"{name}-light.png"), full_page=True
+                    )
+                    # What the palette toggle does: switch the body's scheme.
+                    page.evaluate(SCHEME.format(scheme="slate"))
+                    page.wait_for_timeout(200)
+                    page.screenshot(
+                        path=str(shots / f"{name}-dark.png"), full_page=True
+                    )
+                    page.evaluate(SCHEME.format(scheme="default"))
+            problems.extend(check_links(folder, base, links))
+            problems.extend(check_search(page, base, current))
             problems.extend(check_instant_navigation(page, base, current))
             browser.close()
     finally:
@@ -160,6 +197,11 @@ def check_page(url: str, state: dict) -> list[str]:
         problems.append(f"{url}: TeX in navigation: {state['rawTexInNavigation']}")
     if not state["paletteToggle"]:
         problems.append(f"{url}: no light/dark toggle")
+    for image in state["images"]:
+        if not image["loaded"]:
+            problems.append(f"{url}: image did not load: {image['src']}")
+        if not image["alt"]:
+            problems.append(f"{url}: image without alt text: {image['src']}")
     if url.rstrip("/").endswith("literate"):
         # The page that shows the loop must show what it claims.
         if state["formulas"] < 2 or not state["stretchy"]:
@@ -168,6 +210,48 @@ def check_page(url: str, state: dict) -> list[str]:
         if wanted not in state["fileTitles"]:
             problems.append(f"{url}: no block titled {wanted!r}")
     return problems
+
+
+def check_links(folder: Path, base: str, links: set[str]) -> list[str]:
+    """Every local link leads to a file of the site, and its anchor exists."""
+    problems = []
+    ids: dict[Path, set[str]] = {}
+    for link in sorted(links):
+        parsed = urlparse(link)
+        path = folder / unquote(parsed.path.lstrip("/"))
+        if parsed.path.endswith("/") or path.is_dir():
+            path = path / "index.html"
+        if not path.is_file():
+            problems.append(f"link to a missing page or file: {link}")
+            continue
+        if not parsed.fragment or path.suffix != ".html":
+            continue
+        if path not in ids:
+            html = path.read_text(encoding="utf-8")
+            ids[path] = set(re.findall(r'\bid="([^"]+)"', html))
+        if unquote(parsed.fragment) not in ids[path]:
+            problems.append(f"link to a missing anchor: {link}")
+    print(f"links: {len(links)} local links checked")
+    return problems
+
+
+def check_search(page, base: str, current: dict) -> list[str]:
+    """The search box finds the chapters that talk about masks."""
+    current["url"] = base
+    page.goto(base, wait_until="networkidle")
+    for attempt in range(3):  # the index loads in a web worker: give it time
+        page.fill("input.md-search__input", "")
+        page.click("input.md-search__input")
+        page.keyboard.type("mask", delay=50)
+        try:
+            page.wait_for_selector(".md-search-result__item", timeout=10_000)
+            break
+        except Exception:  # Playwright's TimeoutError: nothing was found yet
+            if attempt == 2:
+                return ["search: no result for 'mask'"]
+    found = page.locator(".md-search-result__item").count()
+    print(f"search: {found} results for 'mask'")
+    return []
 
 
 def check_instant_navigation(page, base: str, current: dict) -> list[str]:

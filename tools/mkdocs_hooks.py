@@ -1,4 +1,18 @@
-"""MkDocs hooks: serve MathJax from the site itself; re-tangle while previewing.
+"""MkDocs hooks: what the build adds to the chapters, and MathJax from the site.
+
+Each chapter page (a page with Python blocks) gets:
+
+- a button to download the chapter as a notebook, generated at build time by
+  tools/notebooks.py into the site's `downloads/`;
+- after each definition block, links to the API reference entries of what the
+  block defines;
+- its run record from docs/run-records.json, written by the test session. A
+  missing record, or one made from another version of the chapter (content
+  hash), is a warning, so the strict build fails.
+
+The API reference page (reference.md) is filled here: one mkdocstrings entry
+per public class and function of the package, each followed by a link to the
+chapter section that defines and explains it.
 
 The site must make no request to any host but its own, so MathJax is not loaded
 from a CDN. The build copies it from the `django-static-mathjax` package (a PyPI
@@ -12,12 +26,34 @@ the code the chapters show now.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
+import re
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from markdown.extensions.toc import slugify
 from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File
+
+sys.path.insert(0, str(Path(__file__).parent))
+import notebooks  # tools/notebooks.py, next to this file
+
+sys.path.pop(0)
+
+log = logging.getLogger("mkdocs.hooks.literate")
+REFERENCE_PAGE = "reference.md"
+PERFORMANCE_PAGE = "performance.md"
+BENCH_TABLE = "<!-- bench-table -->"
+FILE_BLOCK = re.compile(
+    r"^```\s*\{[^}]*\bfile=\"?(?P<file>literate_transformer/[\w/]+\.py)"
+)
+HEADING = re.compile(r"^(?P<level>#{1,6})\s+(?P<text>.+?)\s*#*\s*$")
+DEFINITION = re.compile(r"^(?:class|def)\s+(?P<name>[A-Za-z]\w*)")
 
 # What tex-mml-chtml.js needs at run time: the component itself, the TeX
 # extensions it autoloads, the CHTML fonts and the accessibility/menu parts.
@@ -63,3 +99,250 @@ def on_post_build(config, **kwargs) -> None:
         elif src.is_file():
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+
+
+@dataclass
+class ApiObject:
+    module: str  # literate_transformer.attention
+    name: str  # MultiHeadAttention
+    chapter: str  # masks.md
+    anchor: str  # the id of the chapter section that defines it
+    section: str  # that section's heading
+
+    @property
+    def identifier(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+def chapter_pages(config) -> list[str]:
+    """The nav's pages that hold Python blocks, in nav order (docs-relative)."""
+
+    def walk(entry) -> list[str]:
+        if isinstance(entry, str):
+            return [entry]
+        if isinstance(entry, dict):
+            return [page for value in entry.values() for page in walk(value)]
+        if isinstance(entry, list):
+            return [page for item in entry for page in walk(item)]
+        return []
+
+    docs = Path(config["docs_dir"])
+    return [
+        page
+        for page in walk(config["nav"])
+        if page.endswith(".md")
+        and notebooks.has_claim_blocks((docs / page).read_text(encoding="utf-8"))
+    ]
+
+
+def heading_anchor(text: str, seen: dict[str, int]) -> str:
+    """The id that the toc extension gives a heading (duplicates get _1, _2)."""
+    plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text).replace("`", "")
+    slug = slugify(plain, "-")
+    count = seen.get(slug, 0)
+    seen[slug] = count + 1
+    return slug if count == 0 else f"{slug}_{count}"
+
+
+def definitions(markdown: str) -> list[tuple[int, str, list[str], str, str]]:
+    """(closing fence line, module, public names, section anchor, section
+    heading) of each definition block of a chapter, in order."""
+    found = []
+    lines = markdown.splitlines()
+    seen: dict[str, int] = {}
+    anchor = section = ""
+    i = 0
+    while i < len(lines):
+        heading = HEADING.match(lines[i])
+        if heading is not None:
+            anchor = heading_anchor(heading["text"], seen)
+            section = heading["text"]
+        block = FILE_BLOCK.match(lines[i])
+        if lines[i].startswith("```"):
+            end = i + 1
+            while end < len(lines) and not lines[end].startswith("```"):
+                end += 1
+            if block is not None:
+                module = block["file"].removesuffix(".py").replace("/", ".")
+                names = [
+                    match["name"]
+                    for line in lines[i + 1 : end]
+                    if (match := DEFINITION.match(line))
+                ]
+                found.append((end, module, names, anchor, section))
+            i = end + 1
+            continue
+        i += 1
+    return found
+
+
+def api_objects(config) -> list[ApiObject]:
+    docs = Path(config["docs_dir"])
+    objects = []
+    for page in chapter_pages(config):
+        markdown = (docs / page).read_text(encoding="utf-8")
+        for _, module, names, anchor, section in definitions(markdown):
+            objects.extend(
+                ApiObject(module, name, page, anchor, section) for name in names
+            )
+    return objects
+
+
+def on_files(files, config, **kwargs):
+    """Add one generated notebook per chapter to the site, under downloads/."""
+    docs = Path(config["docs_dir"])
+    url = config["site_url"] or ""
+    for page in chapter_pages(config):
+        notebook = notebooks.chapter_notebook(
+            (docs / page).read_text(encoding="utf-8"),
+            chapter=f"docs/{page}",
+            site_url=url,
+        )
+        content = notebooks.nbformat.writes(notebook) + "\n"
+        name = f"downloads/{Path(page).stem}.ipynb"
+        files.append(File.generated(config, name, content=content))
+    return files
+
+
+def run_record(page: str, config) -> str:
+    """The run record of a chapter, as an admonition; warns when it is missing
+    or was made from another version of the chapter."""
+    docs = Path(config["docs_dir"])
+    records_file = docs / "run-records.json"
+    records = {}
+    if records_file.is_file():
+        records = json.loads(records_file.read_text(encoding="utf-8"))
+    record = records.get(f"docs/{page}")
+    digest = hashlib.sha256((docs / page).read_bytes()).hexdigest()
+    if record is None:
+        log.warning(
+            f"run record: docs/{page} has none in docs/run-records.json; "
+            "run `nox -s tests` to run its blocks and write it"
+        )
+        return (
+            '!!! warning "No run record"\n    The blocks of this page have no '
+            "record of a run that passed.\n"
+        )
+    if record["sha256"] != digest:
+        log.warning(
+            f"run record: docs/{page} changed since its blocks last ran "
+            f"({record['ran_at']}); run `nox -s tests` to run them again"
+        )
+        return (
+            '!!! warning "Run record out of date"\n    This page changed after '
+            f"its blocks last ran, on {record['ran_at']}.\n"
+        )
+    when = record["ran_at"].replace("T", " at ").replace("+00:00", " UTC")
+    return (
+        '!!! success "Run record"\n'
+        f"    All {record['blocks']} Python blocks of this page ran and passed on "
+        f"{when}, on {record['device']}, with torch {record['torch']} and "
+        f"Python {record['python']}, in {record['seconds']:.1f} s. The test "
+        "session (`nox -s tests`) wrote this record for this exact version of "
+        "the page.\n"
+    )
+
+
+def chapter_markdown(markdown: str, page: str, config) -> str:
+    lines = markdown.splitlines()
+    for end, module, names, _, _ in reversed(definitions(markdown)):
+        if names:
+            links = ", ".join(f"[`{name}`][{module}.{name}]" for name in names)
+            lines[end + 1 : end + 1] = ["", f"API reference: {links}", "{ .lt-api }"]
+    stem = Path(page).stem
+    button = (
+        f"[Download this chapter as a notebook](downloads/{stem}.ipynb)"
+        '{ .md-button download="" }'
+    )
+    first_heading = next(
+        (i for i, line in enumerate(lines) if line.startswith("# ")), -1
+    )
+    lines[first_heading + 1 : first_heading + 1] = ["", button]
+    return "\n".join(lines) + "\n\n" + run_record(page, config)
+
+
+def reference_markdown(markdown: str, config) -> str:
+    """The API reference: every public object, linked to its chapter section."""
+    titles = {}
+    for entry in config["nav"]:
+        for title, value in entry.items() if isinstance(entry, dict) else []:
+            for item in value if isinstance(value, list) else [{title: value}]:
+                for name, page in item.items():
+                    titles[page] = name
+    out = [markdown.rstrip(), ""]
+    by_module: dict[str, list[ApiObject]] = {}
+    for obj in api_objects(config):  # modules in the order the chapters meet them
+        by_module.setdefault(obj.module, []).append(obj)
+    for module, objects in by_module.items():
+        out += [f"::: {module}", "    options:", "      members: false", ""]
+        for obj in objects:
+            out += api_entry(obj, titles.get(obj.chapter, obj.chapter))
+    return "\n".join(out)
+
+
+def api_entry(obj: ApiObject, title: str) -> list[str]:
+    return [
+        f"::: {obj.identifier}",
+        "    options:",
+        "      heading_level: 3",
+        "",
+        f"Explained in [{title}]({obj.chapter}), section "
+        f"[{obj.section}]({obj.chapter}#{obj.anchor}).",
+        "",
+    ]
+
+
+def bench_table(record: dict) -> str:
+    """The recorded benchmark run as Markdown: where it ran, then its rows."""
+    machine = record["machine"]
+    cpu = machine.get("cpu_model") or machine["processor"]
+    lines = [
+        f"Recorded on {record['date'].replace('T', ' at ')} on {record['device']}: "
+        f"{cpu}, {machine['cpu_count']} cores, {machine['torch_num_threads']} "
+        f"threads, torch {machine['torch']}, Python {machine['python']}.",
+        "",
+        "| benchmark | case | candidate | ms per call | value | ratio | target |",
+        "|---|---|---|--:|--:|--:|---|",
+    ]
+    for row in record["rows"]:
+        ms = f"{row['seconds'] * 1e3:.2f}" if row["seconds"] is not None else ""
+        value = ""
+        if row["value"] is not None:
+            unit, v = row["unit"], row["value"]
+            value = (
+                f"{v / 2**20:.1f} MiB"
+                if unit == "bytes"
+                else f"{v / 1e9:.1f} GFLOP/s"
+                if unit == "FLOP/s"
+                else f"{v / 1e3:.1f}k {unit}"
+            )
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
+        target = f"≥ {row['target']:.1f}: {row['status']}" if row["status"] else ""
+        case = row["case"].replace("|", "/")
+        lines.append(
+            f"| {row['bench']} | {case} | {row['name']} | {ms} | {value} | "
+            f"{ratio} | {target} |"
+        )
+    if record["errors"]:
+        log.warning(f"performance: the recorded run had errors: {record['errors']}")
+    return "\n".join(lines)
+
+
+def performance_markdown(markdown: str, config) -> str:
+    path = Path(config["docs_dir"]) / "performance-record.json"
+    if not path.is_file():
+        log.warning("performance: no docs/performance-record.json; run nox -s bench")
+        return markdown.replace(BENCH_TABLE, "*No recorded run.*")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return markdown.replace(BENCH_TABLE, bench_table(record))
+
+
+def on_page_markdown(markdown, page, config, files, **kwargs):
+    src = page.file.src_uri
+    if src == REFERENCE_PAGE:
+        return reference_markdown(markdown, config)
+    if src == PERFORMANCE_PAGE:
+        return performance_markdown(markdown, config)
+    if src in chapter_pages(config):
+        return chapter_markdown(markdown, src, config)
+    return markdown

@@ -1,0 +1,80 @@
+"""Profile the encoder comparisons of bench.py: where does each spend its time?
+
+    python benchmarks/profile_encoder.py [--steps N] [--rows K] [--mode train|infer]
+                                         [--threads N]
+
+Runs the training step (forward, backward, Adam) or the inference forward of
+our EncoderLayer stack and of nn.TransformerEncoder, at bench.py's reference
+size and on the same batch, under torch.profiler, and prints the operators
+with the most self CPU time for each, per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench  # a script beside this one, not a package: hence the path above
+
+
+def profiled(step: Callable[[], object], steps: int, rows: int, title: str) -> None:
+    """Warm up, then print the top operators by self CPU time over `steps` calls."""
+    for _ in range(2):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    total = sum(e.self_cpu_time_total for e in prof.key_averages()) / steps / 1e3
+    print(f"\n=== {title}: {total:.1f} ms of self CPU time per step ===")
+    print(
+        prof.key_averages().table(
+            sort_by="self_cpu_time_total", row_limit=rows, max_name_column_width=48
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=18)
+    parser.add_argument("--mode", choices=("train", "infer"), default="train")
+    parser.add_argument(
+        "--threads", type=int, help="torch.set_num_threads; 1 on a busy machine"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        # On cores shared with other jobs, threads of one op wait for each
+        # other at every barrier; one thread gives steadier per-op times.
+        torch.set_num_threads(args.threads)
+    pair = bench.encoder_pair("cpu")
+    x, real, pad = pair.x, pair.real, ~pair.real
+    ours, theirs = pair.ours, pair.theirs
+    if args.mode == "train":
+        p = bench.FLOAT32
+        steps = {
+            "ours train": bench.training_step(
+                ours.train(), lambda: ours(x, real), p, "cpu"
+            ),
+            "nn train": bench.training_step(
+                theirs.train(), lambda: theirs(x, src_key_padding_mask=pad), p, "cpu"
+            ),
+        }
+    else:
+        ours.eval(), theirs.eval()
+        steps = {
+            "ours infer": bench.forward_only(lambda: ours(x, real)),
+            "nn infer": bench.forward_only(lambda: theirs(x, src_key_padding_mask=pad)),
+        }
+    torch.manual_seed(0)
+    for title, step in steps.items():
+        profiled(step, args.steps, args.rows, title)
+
+
+if __name__ == "__main__":
+    main()
