@@ -83,6 +83,10 @@ def attention(
     return weights @ v, weights  # (..., T_q, d_v), (..., T_q, T_k)
 
 
+TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
+SDPA_ZERO_ROWS = TORCH_VERSION >= (2, 5)  # fully masked queries give zeros
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention (Vaswani et al. 2017, section 3.2.2), batch first.
 
@@ -169,9 +173,7 @@ class MultiHeadAttention(nn.Module):
                 weights = weights.mean(dim=1)  # (N, T_q, T_k)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-            if mask is not None:
-                # PyTorch's kernels return zeros for a query with no key to
-                # attend to since 2.5; this makes the output not depend on it.
+            if mask is not None and not SDPA_ZERO_ROWS:
                 out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         out = out.transpose(1, 2).reshape(N, T_q, self.d_model)  # (N, T_q, d_model)
         return self.out_proj(out), weights

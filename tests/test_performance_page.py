@@ -30,17 +30,19 @@ def row(rows: list[dict], bench: str, case: str, name: str) -> dict:
     return found
 
 
-def test_fused_attention_is_over_4x_the_explicit_path_at_256(rows):
+def test_fused_attention_against_the_explicit_path_at_256(rows):
+    ratios = {}
     for mask in ("padding", "causal"):
         case = f"T=256 N=32 {mask} fwd float32"
         fused = row(rows, "attention", f"{case} [module]", "ours MHA fused")
-        assert fused["ratio"] > 4.0, (mask, fused["ratio"])
         kernel = row(
             rows, "attention", f"{case} [kernel]", "F.scaled_dot_product_attention"
         )
-        assert 6.0 < kernel["ratio"] < 9.0, (mask, kernel["ratio"])
+        assert 5.5 < kernel["ratio"] < 7.0, (mask, kernel["ratio"])  # "about 6"
         torch_mha = row(rows, "attention", f"{case} [module]", "nn.MultiheadAttention")
         assert fused["seconds"] < torch_mha["seconds"]
+        ratios[mask] = round(fused["ratio"], 1)
+    assert ratios == {"padding": 3.6, "causal": 4.1}
 
 
 def test_explicit_attention_memory_peaks_at_hundreds_of_mib_and_fused_at_tens(rows):
@@ -50,11 +52,19 @@ def test_explicit_attention_memory_peaks_at_hundreds_of_mib_and_fused_at_tens(ro
     assert round(explicit) == 780 and round(fused) == 20
 
 
-def test_the_encoder_step_is_within_a_few_percent_of_nn_and_misses_its_target(rows):
+def test_the_encoder_ratios_and_targets_are_as_the_page_says(rows):
     train = row(rows, "encoder-train", "35% pad", "ours")
-    assert 0.95 < train["ratio"] < 1.1 and train["status"] == "MISS"
+    assert 1.0 < train["ratio"] < 1.1 and train["status"] == "MISS"
+    assert round(train["ratio"] - 1, 2) == 0.05  # "about 5% faster"
     infer = row(rows, "encoder-infer", "35% pad", "ours")
-    assert 1.0 < infer["ratio"] < 1.2 and infer["status"] == "MISS"
+    assert round(infer["ratio"], 1) == 1.3 and infer["status"] == "PASS"
     for name in ("ours", "nn"):
         share = row(rows, "flops", "encoder train step", name)["ratio"]
-        assert 0.3 < share < 0.5, (name, share)
+        assert 0.4 < share < 0.5, (name, share)  # "about 0.45"
+
+
+def test_single_repeats_of_the_training_step_spread_wider_than_the_margin(rows):
+    ours = row(rows, "encoder-train", "35% pad", "ours")["samples"]
+    theirs = row(rows, "encoder-train", "35% pad", "nn")["samples"]
+    ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
+    assert (round(min(ratios), 2), round(max(ratios), 2)) == (0.88, 1.28)
