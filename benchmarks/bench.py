@@ -50,7 +50,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from literate_transformer.attention import MultiHeadAttention, attention
-from literate_transformer.layers import EncoderLayer, load_torch_layer
+from literate_transformer.layers import (
+    EncoderLayer,
+    load_torch_attention,
+    load_torch_layer,
+)
 from literate_transformer.masks import attention_mask, causal_mask
 from literate_transformer.model import Transformer
 from literate_transformer.positional import sinusoidal_encoding
@@ -300,20 +304,6 @@ def set_fused(module: nn.Module, fused: bool) -> nn.Module:
     return module
 
 
-def copy_attention_weights(ours: MultiHeadAttention, theirs: nn.Module) -> None:
-    """Give our attention the weights of nn.MultiheadAttention: same numbers in."""
-    with torch.no_grad():
-        for proj, w, b in zip(
-            (ours.q_proj, ours.k_proj, ours.v_proj),
-            theirs.in_proj_weight.chunk(3),
-            theirs.in_proj_bias.chunk(3),
-            strict=True,
-        ):
-            proj.weight.copy_(w)
-            proj.bias.copy_(b)
-        ours.out_proj.load_state_dict(theirs.out_proj.state_dict())
-
-
 # --------------------------------------------------------------------------
 # 1. Attention
 # --------------------------------------------------------------------------
@@ -364,7 +354,7 @@ def attention_modules(
     """
     theirs = nn.MultiheadAttention(D_MODEL, HEADS, batch_first=True)
     fused = MultiHeadAttention(D_MODEL, HEADS)
-    copy_attention_weights(fused, theirs)
+    load_torch_attention(fused, theirs)
     explicit = set_fused(copy.deepcopy(fused), False)
     assert isinstance(explicit, MultiHeadAttention)
     return (

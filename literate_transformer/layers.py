@@ -170,23 +170,31 @@ def load_torch_layer(
     if isinstance(ours, DecoderLayer):
         pairs.append((ours.cross_attn, theirs.multihead_attn))
     norms = ["norm1", "norm2", "norm3"][: len(pairs) + 1]
+    for mine, packed in pairs:
+        load_torch_attention(mine, packed)
     with torch.no_grad():
-        for mine, packed in pairs:
-            if packed.in_proj_weight is None or packed.embed_dim != mine.d_model:
-                raise ValueError(
-                    f"theirs: expected packed attention of width {mine.d_model}, "
-                    f"got width {packed.embed_dim}"
-                )
-            for proj, weight, bias in zip(
-                (mine.q_proj, mine.k_proj, mine.v_proj),
-                packed.in_proj_weight.chunk(3),
-                packed.in_proj_bias.chunk(3),
-                strict=True,
-            ):
-                proj.weight.copy_(weight)
-                proj.bias.copy_(bias)
-            mine.out_proj.load_state_dict(packed.out_proj.state_dict())
         ours.ff.linear1.load_state_dict(theirs.linear1.state_dict())
         ours.ff.linear2.load_state_dict(theirs.linear2.state_dict())
         for name in norms:
             getattr(ours, name).load_state_dict(getattr(theirs, name).state_dict())
+
+
+def load_torch_attention(
+    ours: MultiHeadAttention, theirs: nn.MultiheadAttention
+) -> None:
+    """Copy the weights of a torch.nn.MultiheadAttention (packed q, k, v) into ours."""
+    if theirs.in_proj_weight is None or theirs.embed_dim != ours.d_model:
+        raise ValueError(
+            f"theirs: expected packed attention of width {ours.d_model}, "
+            f"got width {theirs.embed_dim}"
+        )
+    with torch.no_grad():
+        for proj, weight, bias in zip(
+            (ours.q_proj, ours.k_proj, ours.v_proj),
+            theirs.in_proj_weight.chunk(3),
+            theirs.in_proj_bias.chunk(3),
+            strict=True,
+        ):
+            proj.weight.copy_(weight)
+            proj.bias.copy_(bias)
+        ours.out_proj.load_state_dict(theirs.out_proj.state_dict())

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from literate_transformer.layers import DecoderLayer, EncoderLayer, load_torch_layer
+from literate_transformer.attention import MultiHeadAttention
+from literate_transformer.layers import (
+    DecoderLayer,
+    EncoderLayer,
+    load_torch_attention,
+    load_torch_layer,
+)
 from literate_transformer.masks import attention_mask, causal_mask, padding_mask
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import BOS, EOS, PAD, SyntheticTask
@@ -324,3 +330,19 @@ def test_input_dropout_sets_both_input_layers_and_nothing_else():
     assert default.decoder.embedding.dropout.p == 0.2  # the model's rate
     with pytest.raises(ValueError, match=r"input_dropout: expected keys .*\['scale'\]"):
         Transformer(14, 14, input_dropout={"scale": 1.0})
+
+
+def test_load_torch_attention_gives_the_same_attention_as_pytorch():
+    torch.manual_seed(0)
+    theirs = torch.nn.MultiheadAttention(16, 2, batch_first=True).eval()
+    ours = MultiHeadAttention(16, 2).eval()
+    load_torch_attention(ours, theirs)
+    x = torch.randn(3, 5, 16)
+    real = padding_mask(
+        torch.tensor([[4, 5, 6, 0, 0], [4, 5, 6, 7, 8], [4, 0, 0, 0, 0]])
+    )
+    expected = theirs(x, x, x, key_padding_mask=~real, need_weights=False)[0]
+    got = ours(x, mask=attention_mask(real))[0]
+    assert torch.allclose(got, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="expected packed attention of width 16"):
+        load_torch_attention(ours, torch.nn.MultiheadAttention(8, 2))
