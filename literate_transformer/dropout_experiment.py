@@ -42,7 +42,8 @@ def input_dropout_run(
     method: "sum" (nn.Dropout on e + p, the paper's input dropout), "token"
     (on e before p is added), "word" (WordDropout), "embedding"
     (EmbeddingDropout), each in both input layers and nowhere else; or
-    "model" (nn.Dropout on e + p and on every sub-layer, as the paper).
+    "model" (the model's own dropout everywhere: e + p, every sub-layer
+    output, attention weights, feed-forward activation).
     """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")

@@ -4,6 +4,7 @@ record the page shows (docs/performance-record.json, written by nox -s bench).""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -31,18 +32,16 @@ def row(rows: list[dict], bench: str, case: str, name: str) -> dict:
 
 
 def test_fused_attention_against_the_explicit_path_at_256(rows):
-    ratios = {}
     for mask in ("padding", "causal"):
         case = f"T=256 N=32 {mask} fwd float32"
         fused = row(rows, "attention", f"{case} [module]", "ours MHA fused")
         kernel = row(
             rows, "attention", f"{case} [kernel]", "F.scaled_dot_product_attention"
         )
-        assert 5.5 < kernel["ratio"] < 7.0, (mask, kernel["ratio"])  # "about 6"
+        assert 7.0 < kernel["ratio"] < 8.5, (mask, kernel["ratio"])  # "7 to 8"
+        assert round(fused["ratio"], 1) == 4.6 and fused["status"] == "PASS"
         torch_mha = row(rows, "attention", f"{case} [module]", "nn.MultiheadAttention")
         assert fused["seconds"] < torch_mha["seconds"]
-        ratios[mask] = round(fused["ratio"], 1)
-    assert ratios == {"padding": 3.6, "causal": 4.1}
 
 
 def test_explicit_attention_memory_peaks_at_hundreds_of_mib_and_fused_at_tens(rows):
@@ -54,17 +53,17 @@ def test_explicit_attention_memory_peaks_at_hundreds_of_mib_and_fused_at_tens(ro
 
 def test_the_encoder_ratios_and_targets_are_as_the_page_says(rows):
     train = row(rows, "encoder-train", "35% pad", "ours")
-    assert 1.0 < train["ratio"] < 1.1 and train["status"] == "MISS"
-    assert round(train["ratio"] - 1, 2) == 0.05  # "about 5% faster"
+    assert round(train["ratio"], 2) == 1.02 and train["status"] == "MISS"
     infer = row(rows, "encoder-infer", "35% pad", "ours")
-    assert round(infer["ratio"], 1) == 1.3 and infer["status"] == "PASS"
+    assert round(infer["ratio"], 2) == 1.16 and infer["status"] == "MISS"
     for name in ("ours", "nn"):
         share = row(rows, "flops", "encoder train step", name)["ratio"]
-        assert 0.4 < share < 0.5, (name, share)  # "about 0.45"
+        assert 0.3 < share < 0.37, (name, share)  # "about a third"
 
 
 def test_single_repeats_of_the_training_step_spread_wider_than_the_margin(rows):
     ours = row(rows, "encoder-train", "35% pad", "ours")["samples"]
     theirs = row(rows, "encoder-train", "35% pad", "nn")["samples"]
     ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
-    assert (round(min(ratios), 2), round(max(ratios), 2)) == (0.88, 1.28)
+    assert (round(min(ratios), 2), round(max(ratios), 2)) == (0.94, 1.12)
+    assert round(statistics.median(ratios), 2) == 0.97
