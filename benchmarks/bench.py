@@ -545,17 +545,9 @@ def training_step(
     model: nn.Module, forward: Callable[[], Tensor], precision: Precision, device: str
 ) -> Callable[[], object]:
     """forward, a loss on the output, backward, Adam step (fresh Adam per model)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def step() -> object:
-        optimizer.zero_grad(set_to_none=True)
-        with precision.autocast(device):
-            loss = forward().float().square().mean()
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return step
+    return seq2seq_step(
+        model, lambda: forward().float().square().mean(), precision, device
+    )
 
 
 def throughput_rows(rows: list[Row], tokens: dict[str, float]) -> list[Row]:
