@@ -18,9 +18,11 @@ fence in docs/ and README.md is collected, so a fence this file does not
 understand fails the suite instead of being skipped.
 
 It also keeps the chapters' run records (docs/run-records.json): when every
-block of a chapter ran and passed in a session, the chapter's record is
-rewritten with the time, device, versions, block count, duration and the
-chapter's content hash; when one of its blocks failed, the record is removed.
+block of a chapter ran and passed in a session and the chapter has changed
+since its record was written (its content hash differs), the record is
+rewritten with the time, device, versions, block count, duration and the new
+hash; when one of its blocks failed, the record is removed. A chapter that has
+not changed keeps its record, so the tests leave the committed file as it was.
 The site build shows the record on each chapter, and fails (strict) when it is
 missing or was made from another version of the chapter.
 """
@@ -259,6 +261,9 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         blocks = sum(b.syntax in collected for b in extract_from_file(path))
         if run["passed"] != blocks:
             continue  # only some blocks ran (-k, -x...): keep the old record
+        old = records.get(chapter)
+        if old is not None and old["sha256"] == chapter_hash(path):
+            continue  # this version of the chapter has passed before: keep it
         records[chapter] = {
             "sha256": chapter_hash(path),
             "ran_at": now.isoformat(),
@@ -269,4 +274,5 @@ def pytest_sessionfinish(session, exitstatus) -> None:
             "seconds": round(run["seconds"], 1),
         }
     text = json.dumps(dict(sorted(records.items())), indent=1) + "\n"
-    RUN_RECORDS.write_text(text, encoding="utf-8")
+    if not RUN_RECORDS.is_file() or RUN_RECORDS.read_text(encoding="utf-8") != text:
+        RUN_RECORDS.write_text(text, encoding="utf-8")

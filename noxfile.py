@@ -1,8 +1,11 @@
-"""Sessions of the literate loop: tangle, lint, tests, docs, serve, notebooks,
-wheel, browser.
+"""Sessions of the literate loop: tangle, lint, tests, docs, serve, experiments,
+notebooks, wheel, browser, bench.
 
     nox -s docs             build the site into site/ (strict)
     nox -s tests            tests/ + every Python block of docs/ and README.md
+    nox -s experiments      record every experiment into docs/records/
+    nox -s experiments -- NAME...      record some of them
+    nox -s experiments -- --verify     re-run one seed of each, compare
     nox -s notebooks        run the site's downloadable notebooks (after docs)
     nox -s browser          open the built site in headless Chromium
     nox -s bench            benchmarks against torch.nn (not part of the tests)
@@ -104,6 +107,17 @@ def serve(session: nox.Session) -> None:
     # Not strict: a chapter being edited has no run record for its new text.
     env = {**DOCS_ENV, "LT_TANGLE_ON_BUILD": "1", "LT_STRICT": "false"}
     session.run("mkdocs", "serve", *session.posargs, env=env)
+
+
+@nox.session
+def experiments(session: nox.Session) -> None:
+    """Record the site's experiments into docs/records/ (all, or `-- NAME...`);
+    `-- --verify` re-runs one seed of each and fails where a result differs
+    from its record by more than the experiment's tolerance; `-- --list`."""
+    install_package(session, "tangle")
+    # A record must come from the code the chapters show.
+    session.run("python", "tools/tangle.py", "--check")
+    session.run("python", "-m", "literate_transformer", "experiments", *session.posargs)
 
 
 @nox.session

@@ -11,6 +11,8 @@ torch.nn.TransformerEncoderLayer / TransformerDecoderLayer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -73,12 +75,33 @@ class EncoderLayer(nn.Module):
         self.norm_first = norm_first
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        real = real_positions(mask, x)  # (N, S), or None: every position
         if self.norm_first:  # pre-LN: x + Sublayer(LayerNorm(x))
             x = x + self.dropout1(self.self_attn(self.norm1(x), mask=mask)[0])
-            return x + self.dropout2(self.ff(self.norm2(x)))
+            return at_real(x, real, lambda z: z + self.dropout2(self.ff(self.norm2(z))))
         # post-LN, as in the paper: LayerNorm(x + Sublayer(x))
         x = self.norm1(x + self.dropout1(self.self_attn(x, mask=mask)[0]))
-        return self.norm2(x + self.dropout2(self.ff(x)))
+        return at_real(x, real, lambda z: self.norm2(z + self.dropout2(self.ff(z))))
+
+
+def real_positions(mask: Tensor | None, x: Tensor) -> Tensor | None:
+    """The real positions (N, S) of a key-padding mask (N, 1, 1, S) for x
+    (N, S, d); None for other masks, no mask, or no padding."""
+    N, S = x.shape[:2]
+    if mask is None or mask.shape != (N, 1, 1, S):
+        return None
+    real = mask[:, 0, 0, :]  # (N, S)
+    return None if bool(real.all()) else real
+
+
+def at_real(
+    x: Tensor, real: Tensor | None, block: Callable[[Tensor], Tensor]
+) -> Tensor:
+    """block(x) at the real positions; x itself at the others. `block` must be
+    position-wise: it gets the real positions alone, as (R, d)."""
+    if real is None:
+        return block(x)
+    return x.index_put((real,), block(x[real]))  # x[real]: (R, d)
 
 
 class DecoderLayer(nn.Module):

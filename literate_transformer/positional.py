@@ -73,29 +73,6 @@ def check_length(length: int, max_len: int) -> None:
         )
 
 
-def linear_probe_accuracy(
-    features: Tensor, labels: Tensor, train: Tensor, ridge: float = 1e-3
-) -> float:
-    """Accuracy, on the rows where `train` is False, of a linear probe fitted
-    on the others: least squares onto one-hot labels, with a small ridge.
-
-    features (n, d) float, labels (n,) int, train (n,) bool.
-    """
-    if features.dim() != 2 or labels.shape != features.shape[:1]:
-        raise ValueError(
-            "features, labels: expected shapes (n, d) and (n,), got "
-            f"{tuple(features.shape)} and {tuple(labels.shape)}"
-        )
-    ones = features.new_ones(len(features), 1)
-    x = torch.cat([features, ones], dim=1).double()  # (n, d + 1): with a bias
-    targets = nn.functional.one_hot(labels).double()  # (n, classes)
-    fit = x[train]
-    gram = fit.T @ fit + ridge * torch.eye(x.size(1), dtype=torch.float64)
-    weights = torch.linalg.solve(gram, fit.T @ targets[train])  # (d + 1, classes)
-    predicted = (x[~train] @ weights).argmax(dim=1)
-    return (predicted == labels[~train]).double().mean().item()
-
-
 class LearnedPositionalEncoding(nn.Module):
     """A trained table of positions: forward(T) -> (T, d_model), T <= max_len.
 

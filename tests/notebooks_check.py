@@ -4,13 +4,15 @@
 
 Run by `nox -s notebooks` after `nox -s docs`. Each notebook runs top to
 bottom in a fresh Python kernel, in an empty folder of its own (so nothing of
-the checkout is on hand but the installed package), and the check fails on
-the first cell that raises.
+the checkout is on hand but the installed package and, through LT_RECORDS,
+the experiments' records, as a reader's notebook finds them), and the check
+fails on the first cell that raises.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -36,7 +38,11 @@ def run_notebook(path: Path, *, timeout: int) -> float:
         return time.perf_counter() - start
 
 
+RECORDS = Path(__file__).resolve().parent.parent / "docs" / "records"
+
+
 def main() -> int:
+    os.environ["LT_RECORDS"] = str(RECORDS)  # the kernels inherit it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="the site's downloads/ folder")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")

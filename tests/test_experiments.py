@@ -1,17 +1,20 @@
-"""experiments.py: the records, the summary table and the sub-command."""
+"""The chapters' experiments, their sub-commands, and the records machinery."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 
 from literate_transformer.__main__ import main
-from literate_transformer.dropout_experiment import METHODS, input_dropout_run
-from literate_transformer.experiments import (
+from literate_transformer.experiments.common import steps_to
+from literate_transformer.experiments.dropout import METHODS, input_dropout_run
+from literate_transformer.experiments.positional import (
     POSITION_VARIANTS,
     compare_positions,
-    steps_to,
+    share_in,
+    span,
     summarise,
     train_variant,
 )
@@ -37,45 +40,33 @@ def test_an_unknown_variant_is_refused():
         train_variant("sum", SyntheticTask(), seed=0, steps=1)
 
 
-def test_records_and_summary_cover_every_combination():
-    records = compare_positions(
-        ["add", "none"], ["copy", "reverse"], seeds=[0, 1], steps=2
-    )
-    assert len(records) == 8
-    assert {(r["variant"], r["task"], r["seed"]) for r in records} == {
+def test_rows_and_summary_cover_every_combination():
+    rows = [
+        {**row, "seed": seed}
+        for seed in (0, 1)
+        for row in compare_positions(
+            ["add", "none"], ["copy", "reverse"], seed=seed, steps=2
+        )
+    ]
+    assert len(rows) == 8
+    assert {(r["variant"], r["task"], r["seed"]) for r in rows} == {
         (v, t, s) for v in ("add", "none") for t in ("copy", "reverse") for s in (0, 1)
     }
-    lines = summarise(records)
+    lines = summarise(rows)
     assert len(lines) == 1 + 4 and lines[1].startswith("copy     add")
     assert "never (0/2)" in lines[1]  # two steps reach no 90% accuracy
 
 
 def test_the_positions_sub_command_prints_and_writes_json(tmp_path, capsys):
-    out = tmp_path / "records.json"
-    code = main(
-        [
-            "positions",
-            "--variants",
-            "add",
-            "--seed",
-            "3",
-            "--steps",
-            "2",
-            "--json",
-            str(out),
-        ]
-    )
-    assert code == 0
+    out = tmp_path / "rows.json"
+    args = ["positions", "--variants", "add", "--seeds", "3", "--steps", "2"]
+    assert main([*args, "--json", str(out)]) == 0
     assert "reverse  add" in capsys.readouterr().out
-    records = json.loads(out.read_text())
-    assert [r["seed"] for r in records] == [3]
+    rows = json.loads(out.read_text())
+    assert [r["seed"] for r in rows] == [3]
 
 
 def test_span_and_share_in_measure_a_known_subspace():
-    import torch
-
-    from literate_transformer.experiments import share_in, span
-
     rows = torch.zeros(5, 8)
     rows[:, :2] = torch.randn(5, 2)  # energy only in the first two coordinates
     basis = span(rows)
@@ -95,41 +86,27 @@ def test_the_energy_sub_command_prints_one_line_per_seed(capsys):
 
 def test_the_lengths_sub_command_tests_each_length(capsys, tmp_path):
     out = tmp_path / "lengths.json"
-    code = main(
-        [
-            "lengths",
-            "--variants",
-            "rotary",
-            "--seed",
-            "1",
-            "--steps",
-            "2",
-            "--json",
-            str(out),
-        ]
-    )
-    assert code == 0
-    assert capsys.readouterr().out.startswith(
-        "rotary   seed 1: tokens right by length 8:"
-    )
-    records = json.loads(out.read_text())
-    assert list(records[0]["tokens"]) == ["8", "10", "12"]
+    args = ["lengths", "--variants", "rotary", "--seeds", "1", "--steps", "2"]
+    assert main([*args, "--json", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("rotary   tokens right by length  8:")
+    rows = json.loads(out.read_text())
+    assert list(rows[0]["tokens"]) == ["8", "10", "12"]
 
 
 def test_the_dropout_sub_command_reports_train_and_held_out(capsys, tmp_path):
-    record = tmp_path / "dropout.json"
+    out = tmp_path / "dropout.json"
     args = ["dropout", "--methods", "sum", "word", "--rates", "0.0", "0.5"]
-    assert main([*args, "--seed", "0", "--steps", "2", "--json", str(record)]) == 0
+    assert main([*args, "--seeds", "0", "--steps", "2", "--json", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in lines] == [
-        "sum 0.0 seed 0",
-        "sum 0.5 seed 0",
-        "word 0.0 seed 0",
-        "word 0.5 seed 0",
+    assert lines[0].split() == ["pool", "held", "out", "gap"]
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["sum", "0.0"],
+        ["sum", "0.5"],
+        ["word", "0.0"],
+        ["word", "0.5"],
     ]
-    assert all("held out" in line and "gap" in line for line in lines)
-    runs = json.loads(record.read_text())
-    assert [r["steps"] for r in runs] == [[2]] * 4
+    rows = json.loads(out.read_text())
+    assert [r["steps"] for r in rows] == [[2]] * 4
 
 
 def test_every_dropout_method_trains_and_records_curves():

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from literate_transformer.experiments.positional import linear_probe_accuracy
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
     frequencies,
-    linear_probe_accuracy,
     sinusoidal_encoding,
 )
 

@@ -14,6 +14,19 @@ The API reference page (reference.md) is filled here: one mkdocstrings entry
 per public class and function of the package, each followed by a link to the
 chapter section that defines and explains it.
 
+Results come from the experiments' records (docs/records/, written by
+`nox -s experiments`):
+
+- `{{NAME:FACT}}` in a page's prose is replaced by a number that the
+  experiment NAME's declaration (literate_transformer/experiments/registry.py)
+  computes from its record; an unknown experiment or fact is a warning;
+- a Python block after a line `<!--lt:output-->` is run when the site is
+  built, and what it prints is shown under it (it loads a record and prints a
+  table); a block that fails is a warning;
+- a record made with other package code than the package has now, or a
+  declared experiment without a record, is a warning naming the command that
+  refreshes it. Warnings fail the strict build.
+
 The site must make no request to any host but its own, so MathJax is not loaded
 from a CDN. The build copies it from the `django-static-mathjax` package (a PyPI
 wheel of MathJax 3 with no dependencies, installed by the docs session) into
@@ -26,13 +39,16 @@ the code the chapters show now.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
 import re
 import shutil
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +91,107 @@ def mathjax_source() -> Path:
     return root
 
 
+OUTPUT_MARK = "<!--lt:output-->"
+FACT = re.compile(r"\{\{\s*(?P<name>[a-z0-9-]+):(?P<key>[a-z0-9.-]+)\s*\}\}")
+OUTPUT_TITLE = "Output, computed from the record when this page was built"
+
+
+def check_records(folder: Path) -> None:
+    """Warn (so the strict build fails) about stale, unknown or missing records."""
+    from literate_transformer.experiments.records import load_record, stale
+    from literate_transformer.experiments.registry import EXPERIMENTS
+
+    for name, experiment in EXPERIMENTS.items():
+        try:
+            record = load_record(name, folder)
+        except FileNotFoundError as error:
+            log.warning(f"records: {error}")
+            continue
+        why = stale(record, experiment)
+        if why is not None:
+            log.warning(f"records: {why}")
+    for path in sorted(folder.glob("*.json")):
+        if path.stem not in EXPERIMENTS:
+            log.warning(f"records: {path} belongs to no declared experiment")
+
+
+def bench_facts(docs: Path) -> dict[str, str]:
+    """The Performance page's numbers, from the recorded bench run."""
+    sys.path.insert(0, str(docs.parent / "benchmarks"))
+    try:
+        import report  # benchmarks/report.py
+    finally:
+        sys.path.pop(0)
+    path = docs / "performance-record.json"
+    return report.facts(json.loads(path.read_text(encoding="utf-8")))
+
+
+def fill_facts(markdown: str, page: str, docs: Path) -> str:
+    """Replace each {{NAME:FACT}} with the fact, computed from NAME's record
+    (NAME `bench`: the recorded bench run)."""
+    from literate_transformer.experiments.registry import facts
+
+    known: dict[str, dict[str, str]] = {}
+
+    def fact(match: re.Match) -> str:
+        name, key = match["name"], match["key"]
+        if name not in known:
+            try:
+                known[name] = bench_facts(docs) if name == "bench" else facts(name)
+            except (KeyError, FileNotFoundError) as error:
+                log.warning(f"{page}: {match[0]}: {error}")
+                known[name] = {}
+        if key not in known[name]:
+            log.warning(f"{page}: {match[0]}: no such fact of the record {name}")
+            return match[0]
+        return known[name][key]
+
+    return FACT.sub(fact, markdown)
+
+
+def run_block(code: str, where: str) -> str:
+    """Run a block as the tests do (fresh globals); return what it printed."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, where, "exec"), {"__name__": "__lt_output__"})
+    except Exception:  # any failure of the block fails the strict build
+        log.warning(f"{where}: the output block failed:\n{traceback.format_exc()}")
+    return printed.getvalue()
+
+
+def show_outputs(markdown: str, page: str) -> str:
+    """Run each block marked <!--lt:output--> and show its output under it."""
+    lines = markdown.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() != OUTPUT_MARK:
+            out.append(lines[i])
+            i += 1
+            continue
+        start = i + 1
+        while start < len(lines) and not lines[start].startswith("```"):
+            start += 1
+        if start == len(lines) or lines[start].strip() != "```python":
+            log.warning(f"docs/{page}:{i + 1}: {OUTPUT_MARK} is not before a block")
+            i += 1
+            continue
+        end = start + 1
+        while end < len(lines) and not lines[end].startswith("```"):
+            end += 1
+        code = "\n".join(lines[start + 1 : end])
+        printed = run_block(code, f"docs/{page}:{start + 1}").rstrip("\n")
+        out += lines[i + 1 : end + 1]
+        out += ["", f'```text title="{OUTPUT_TITLE}"', *printed.splitlines(), "```"]
+        i = end + 1
+    return "\n".join(out) + "\n"
+
+
 def on_pre_build(config, **kwargs) -> None:
+    records = Path(config["docs_dir"]) / "records"
+    os.environ["LT_RECORDS"] = str(records)  # for the facts and output blocks
+    check_records(records)
     if os.environ.get("LT_TANGLE_ON_BUILD") != "1":
         return
     root = Path(config["config_file_path"]).parent
@@ -194,7 +310,7 @@ def on_files(files, config, **kwargs):
     url = config["site_url"] or ""
     for page in chapter_pages(config):
         notebook = notebooks.chapter_notebook(
-            (docs / page).read_text(encoding="utf-8"),
+            fill_facts((docs / page).read_text(encoding="utf-8"), page, docs),
             chapter=f"docs/{page}",
             site_url=url,
         )
@@ -351,6 +467,9 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
         return reference_markdown(markdown, config)
     if src == PERFORMANCE_PAGE:
         return performance_markdown(markdown, config)
+    markdown = fill_facts(markdown, src, Path(config["docs_dir"]))
+    if OUTPUT_MARK in markdown:
+        markdown = show_outputs(markdown, src)
     if src in chapter_pages(config):
         return chapter_markdown(markdown, src, config)
     return markdown

@@ -137,13 +137,14 @@ def chapter_notebook(
             language = info.split()[0] if info else ""
             text.append(f"```{language}\n{body}\n```")
     flush()
+    records = RECORDS_NOTE if "load_record(" in markdown else ""
     intro = new_markdown_cell(
         f"This notebook is generated from the chapter [{chapter}]({page}) when "
         "the site is built. It needs the package (`pip install "
         "literate-transformer`, or `pip install -e .` in a checkout). The "
         "definition blocks are shown as text: what they define is imported "
         "from the package, so the notebook runs the code that the chapter "
-        "tangles. The claim blocks are code cells; run them top to bottom."
+        "tangles. The claim blocks are code cells; run them top to bottom." + records
     )
     setup = new_code_cell(
         "# The chapter's figure blocks save their figures under docs/figures/.\n"
@@ -171,6 +172,14 @@ def chapter_notebook(
     for number, cell in enumerate(notebook.cells):
         cell.id = f"cell-{number}"  # stable ids: the same chapter, the same file
     return notebook
+
+
+RECORDS_NOTE = (
+    " The cells that show experiment results read the experiments' records, "
+    "the JSON files of `docs/records/` in the repository (the site serves them "
+    "under `records/`): run the notebook from the root of a clone, or set the "
+    "environment variable `LT_RECORDS` to a folder that holds them."
+)
 
 
 def write_chapter_notebook(chapter: Path, target: Path, *, site_url: str) -> None:

@@ -1,0 +1,70 @@
+"""The numbers the Performance page quotes, computed from a recorded bench run.
+
+docs/performance.md writes `{{bench:KEY}}` where it states a number; the site
+build (tools/mkdocs_hooks.py) fills each in from docs/performance-record.json
+with `facts`, so that a new run of `nox -s bench` updates the page's prose
+with its table. Only the standard library: the site build imports this file.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+Row = dict[str, Any]
+TRAIN, INFER = "encoder-train", "encoder-infer"
+
+
+def row(rows: list[Row], bench: str, case: str, name: str) -> Row:
+    """The one timed (or memory) row of a candidate in a case."""
+    found = [
+        r
+        for r in rows
+        if (r["bench"], r["name"]) == (bench, name)
+        and case in r["case"]
+        and (r["seconds"] is not None or r["unit"] == "bytes")
+    ]
+    if len(found) != 1:
+        raise KeyError(f"{bench} {case} {name}: {len(found)} rows in the record")
+    return found[0]
+
+
+def verdict(found: Row) -> str:
+    """How the page says whether a target was met."""
+    return "met" if found["status"] == "PASS" else "**missed**"
+
+
+def facts(record: dict[str, Any]) -> dict[str, str]:
+    """Every number of the page's account of one run, formatted as it quotes it."""
+    rows = record["rows"]
+    out: dict[str, str] = {}
+    kernels = []
+    for mask in ("padding", "causal"):
+        case = f"T=256 N=32 {mask} fwd float32"
+        module = row(rows, "attention", f"{case} [module]", "ours MHA fused")
+        torch_mha = row(rows, "attention", f"{case} [module]", "nn.MultiheadAttention")
+        kernel = "F.scaled_dot_product_attention"
+        kernels.append(row(rows, "attention", f"{case} [kernel]", kernel)["ratio"])
+        out[f"module-{mask}"] = f"{module['ratio']:.1f}"
+        out[f"module-{mask}-target"] = verdict(module)
+        faster = module["seconds"] < torch_mha["seconds"]
+        out[f"module-{mask}-vs-torch"] = "faster" if faster else "slower"
+    out["kernel"] = f"{min(kernels):.1f} to {max(kernels):.1f}"
+    memory = "T=2048 N=4 padding fwd float32"
+    for name, key in (("ours MHA explicit", "explicit"), ("ours MHA fused", "fused")):
+        mib = row(rows, "memory", memory, name)["value"] / 2**20
+        out[f"memory-{key}"] = f"{mib:.0f}"
+    for bench, key in ((TRAIN, "train"), (INFER, "infer")):
+        ours = row(rows, bench, "35% pad", "ours")
+        out[key] = f"{ours['ratio']:.2f}"
+        out[f"{key}-target"] = verdict(ours)
+    shares = [
+        row(rows, "flops", "encoder train step", n)["ratio"] for n in ("ours", "nn")
+    ]
+    out["flops"] = f"{min(shares):.2f} to {max(shares):.2f}"
+    ours = row(rows, TRAIN, "35% pad", "ours")["samples"]
+    theirs = row(rows, TRAIN, "35% pad", "nn")["samples"]
+    ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
+    out["train-repeats"] = f"{min(ratios):.2f} to {max(ratios):.2f}"
+    out["train-repeats-median"] = f"{statistics.median(ratios):.2f}"
+    return out

@@ -1,0 +1,216 @@
+"""Results on the site come from records, or from blocks that assert them.
+
+Checked over the chapters (every page of docs/ with Python blocks):
+
+- No pasted output. A fenced block that is not Python may hold a decimal number
+  only when pytest-codeblocks compares it with what the block before it prints
+  (`expected-output`); a console block holds commands only, no output.
+- No unbacked number. Every number in the prose (outside code, math and links)
+  is filled in from a record (`{{NAME:FACT}}`, replaced when the site is
+  built), or appears in a code block of the same page (an assertion or a
+  setting; a percentage N% counts when N/100 does), or is a setting of a
+  record the page loads (the Performance page: of the bench run), or is a
+  citation (a year, a date, a section, table,
+  issue or version number), or is listed in ALLOWED below with its source.
+- Every `{{NAME:FACT}}` names an experiment (or `bench`, the bench run) and a
+  fact its record provides.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from notebooks import has_claim_blocks, split_blocks  # noqa: E402
+
+sys.path.pop(0)
+
+CHAPTERS = sorted(
+    path
+    for path in (ROOT / "docs").glob("*.md")
+    if has_claim_blocks(path.read_text(encoding="utf-8"))
+)
+EXPECTED_OUTPUT = "<!--pytest-codeblocks:expected-output"
+PYTHON = re.compile(r"^(python|\{\s*\.python\b.*\})$")
+DECIMAL = re.compile(r"\d\.\d")
+FACT = re.compile(r"\{\{\s*(?P<name>[a-z0-9-]+):(?P<key>[a-z0-9.-]+)\s*\}\}")
+NUMBER = re.compile(r"(?<![\w.\-/#:^])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(%?)(?!\w)")
+MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|"
+    "November|December"
+)
+CITATION = re.compile(
+    rf"(?:\b(?:section|sections|Table|table|issue|issues|version|Python|PyTorch|row)"
+    rf"\s+(?:\d+(?:\.\d+)*)"
+    rf"|\b(?:19|20)\d\d\b"
+    rf"|\b\d{{1,2}}\s+(?:{MONTHS})\b)"
+)
+
+# Numbers the prose states that are neither results nor in the page's code:
+# each with where it comes from.
+ALLOWED: dict[str, dict[str, str]] = {
+    "positional.md": {
+        "28": "128 dimensions minus the 100 token vectors, the block's settings",
+        "0.71": "1/sqrt(2), the root mean square derived in the text above",
+        "4.92": "Vaswani et al. (2017), Table 3, row E: perplexity",
+        "25.7": "Vaswani et al. (2017), Table 3, row E: BLEU",
+        "25.8": "Vaswani et al. (2017), Table 3: BLEU of the base model",
+        "1.3": "Shaw et al. (2018): BLEU gained by relative positions",
+        "13": "the synthetic tasks' vocabulary: 10 symbols and 3 special ids",
+        "5.7": "sqrt(64 / 2), the norm of an encoding row at d = 64",
+    },
+    "dropout.md": {
+        "256": "the held-out batch of train(): eval_size=256 (train.py)",
+    },
+    "transformer.md": {
+        "2048": "Vaswani et al. (2017): d_ff of the base model",
+        "4000": "Vaswani et al. (2017), section 5.3: warm-up steps",
+        "100,000": "Vaswani et al. (2017), section 5.2: training steps",
+        "25,000": "Vaswani et al. (2017), section 5.1: tokens per batch",
+        "0.6": "Vaswani et al. (2017), section 6.1: length penalty",
+        "0.0125": "the schedule's peak, 1 / sqrt(64 * 100), from the formula above",
+        "0.0025": "the schedule's peak with factor 0.2, 0.2 / sqrt(64 * 100)",
+    },
+}
+
+
+def prose_and_code(path: Path) -> tuple[str, str, list[tuple[str, str, str]]]:
+    parts = split_blocks(path.read_text(encoding="utf-8"))
+    prose = "\n".join(text for kind, _, text in parts if kind == "prose")
+    code = "\n".join(text for kind, info, text in parts if kind == "fence")
+    return prose, code, parts
+
+
+def plain_prose(prose: str) -> str:
+    """The prose without what is not a statement of a number: comments, facts
+    filled in from records, inline code, math, link targets and addresses."""
+    prose = re.sub(r"<!--.*?-->", " ", prose, flags=re.S)
+    prose = re.sub(r"(?m)^\s*\d+\.\s", " ", prose)  # numbered lists
+    prose = FACT.sub(" ", prose)
+    prose = re.sub(r"`[^`\n]*`", " ", prose)
+    prose = re.sub(r"\$\$.*?\$\$", " ", prose, flags=re.S)
+    prose = re.sub(r"\$[^$\n]*\$", " ", prose)
+    prose = re.sub(r"\]\([^)\s]*\)", "]", prose)
+    prose = re.sub(r"https?://\S+|arXiv:\S+", " ", prose)
+    return CITATION.sub(" ", prose)
+
+
+def numbers_in(value: object) -> set[str]:
+    """Every number in a JSON value, as `format(number, "g")` writes it."""
+    if isinstance(value, dict):
+        return set().union(*map(numbers_in, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(numbers_in, value))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {f"{value:g}"}
+    return set()
+
+
+def record_settings(page: Path, code: str) -> set[str]:
+    """Every number in the settings of the records a page loads; for the
+    Performance page, those of the bench run, its cases and its targets."""
+    found: set[str] = set()
+    for name in re.findall(r'load_record\("([a-z0-9-]+)"\)', code):
+        path = ROOT / "docs" / "records" / f"{name}.json"
+        found |= numbers_in(json.loads(path.read_text(encoding="utf-8"))["settings"])
+    if page.name == "performance.md":
+        bench = json.loads((ROOT / "docs" / "performance-record.json").read_text())
+        found |= numbers_in(bench["settings"])
+        for row in bench["rows"]:
+            found |= set(re.findall(r"\d+", row["case"]))
+            found |= numbers_in(row["target"])
+    return found
+
+
+def in_code(number: str, code: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(number)}(?![\w])", code) is not None
+
+
+def unbacked_numbers(path: Path) -> list[str]:
+    prose, code, _ = prose_and_code(path)
+    settings = record_settings(path, code)
+    allowed = ALLOWED.get(path.name, {})
+    unbacked = []
+    for match in NUMBER.finditer(plain_prose(prose)):
+        number, percent = match.groups()
+        if number in allowed or in_code(number, code) or number in settings:
+            continue
+        fraction = f"{float(number) / 100:g}"
+        if percent and (in_code(fraction, code) or fraction in settings):
+            continue
+        line = prose[: match.start()].count("\n")
+        unbacked.append(f"{number}{percent} (prose line {line + 1} of the page)")
+    return unbacked
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_no_experiment_output_is_pasted_into_a_chapter(path):
+    _, _, parts = prose_and_code(path)
+    pasted = []
+    for i, (kind, info, text) in enumerate(parts):
+        if kind != "fence" or PYTHON.match(info):
+            continue
+        before = parts[i - 1][2] if i > 0 and parts[i - 1][0] == "prose" else ""
+        checked = (
+            before.rstrip().endswith("-->")
+            and EXPECTED_OUTPUT in (before.rstrip().splitlines() or [""])[-1]
+        )
+        if info.startswith("console"):
+            lines = text.splitlines()
+            for n, line in enumerate(lines):
+                continued = n > 0 and lines[n - 1].rstrip().endswith("\\")
+                if not (line.startswith("$ ") or continued):
+                    pasted.append(f"console output: {line!r}")
+        elif DECIMAL.search(text) and not checked:
+            pasted.append(f"{info or 'fence'} with numbers: {text[:60]!r}")
+    assert not pasted, f"{path.name}: " + "; ".join(pasted)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_number_in_a_chapter_comes_from_a_record_or_a_block(path):
+    unbacked = unbacked_numbers(path)
+    assert not unbacked, (
+        f"{path.name} states numbers that no record fills in and no block "
+        f"asserts: {', '.join(unbacked)}. Quote them from a record with "
+        "{{NAME:FACT}}, assert them in a block, or cite their source in "
+        "tests/test_evidence.py"
+    )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_every_fact_in_a_chapter_exists_in_its_record(path):
+    from literate_transformer.experiments.registry import EXPERIMENTS, facts
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import report  # benchmarks/report.py: the facts of the bench record
+
+    sys.path.pop(0)
+    bench = json.loads((ROOT / "docs" / "performance-record.json").read_text())
+    known = {"bench": report.facts(bench)}
+    known |= {name: facts(name) for name in EXPERIMENTS}
+    missing = [
+        match[0]
+        for match in FACT.finditer(path.read_text(encoding="utf-8"))
+        if match["key"] not in known.get(match["name"], {})
+    ]
+    assert not missing, f"{path.name}: {missing}"
+
+
+def test_the_checks_catch_pasted_output_and_a_typed_in_result(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Held-out accuracy was 0.837 on seed 0, and {{positions:final-tokens}}.\n\n"
+        "```python\nassert 0.5 < 0.6\n```\n\n"
+        "```console\n$ python -m literate_transformer dropout\n"
+        "sum 0.0 seed 0: train 0.997, held out 0.799\n```\n",
+        encoding="utf-8",
+    )
+    assert unbacked_numbers(page) == ["0.837 (prose line 1 of the page)"]
+    with pytest.raises(AssertionError, match=r"console output: 'sum 0\.0 seed 0"):
+        test_no_experiment_output_is_pasted_into_a_chapter(page)

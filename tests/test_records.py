@@ -1,0 +1,180 @@
+"""experiments/records.py and registry.py: declarations, records, verification,
+staleness. The records themselves are checked against the code they came from."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from literate_transformer.__main__ import main
+from literate_transformer.experiments import records
+from literate_transformer.experiments.records import (
+    Claim,
+    Experiment,
+    Record,
+    check_claims,
+    compare,
+    load_record,
+    plain,
+    spell,
+    stale,
+)
+from literate_transformer.experiments.registry import EXPERIMENTS, between, facts, up
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDER = ROOT / "docs" / "records"
+
+
+def tiny(**changes) -> Experiment:
+    options = dict(
+        name="tiny",
+        chapter="x.md",
+        run=lambda seed, scale: {"value": seed * scale},
+        settings={"scale": 2.0},
+        development=(0, 1),
+        held_out=(2, 3, 4),
+        key=(),
+        tolerance={"value": 0.1},
+    )
+    return Experiment(**{**options, **changes})
+
+
+def test_an_experiment_needs_three_held_out_seeds_apart_from_the_others():
+    with pytest.raises(ValueError, match="at least 3 held-out seeds"):
+        tiny(held_out=(2, 3))
+    with pytest.raises(ValueError, match="apart from the development seeds"):
+        tiny(held_out=(1, 2, 3))
+
+
+def test_every_declared_experiment_has_a_record_made_with_the_current_code():
+    for name, experiment in EXPERIMENTS.items():
+        record = load_record(name, FOLDER)
+        assert stale(record, experiment) is None, stale(record, experiment)
+        assert record.seeds == list(experiment.seeds), name
+        assert len(experiment.held_out) >= 3, name
+        assert record.data["settings"] == plain(experiment.settings), name
+        assert sorted(FOLDER.glob("*.json")) == sorted(
+            FOLDER / f"{n}.json" for n in EXPERIMENTS
+        )
+
+
+def test_every_record_holds_what_a_record_promises():
+    for name in EXPERIMENTS:
+        data = load_record(name, FOLDER).data
+        assert data["command"] == f"nox -s experiments -- {name}"
+        assert set(data["results"]) == {str(s) for s in load_record(name).seeds}
+        assert set(data["package"]) == {"version", "source_sha256", "code_sha256"}
+        environment = set(data["environment"])
+        assert {"python", "torch", "numpy", "cpu", "threads"} <= environment
+        assert data["environment"]["threads"] == 1 and data["wall_seconds"] > 0
+        assert data["date"].endswith("+00:00"), data["date"]
+
+
+def test_a_change_to_a_model_module_makes_every_record_stale(tmp_path, monkeypatch):
+    copy = tmp_path / "literate_transformer"
+    shutil.copytree(records.PACKAGE, copy, ignore=shutil.ignore_patterns("*.pyc"))
+    monkeypatch.setattr(records, "PACKAGE", copy)
+    positions = EXPERIMENTS["positions"]
+    record = load_record("positions", FOLDER)
+    assert stale(record, positions) is None
+    cli = copy / "experiments" / "cli.py"  # the command line decides no result
+    cli.write_text(cli.read_text() + "# a comment\n")
+    assert stale(record, positions) is None
+    attention = copy / "attention.py"
+    attention.write_text(attention.read_text().replace("bias", "bias ", 1))
+    why = stale(record, positions)
+    assert why is not None and "`nox -s experiments -- positions`" in why
+
+
+def test_a_change_to_one_chapters_experiments_leaves_the_others_records_fresh(
+    tmp_path, monkeypatch
+):
+    copy = tmp_path / "literate_transformer"
+    shutil.copytree(records.PACKAGE, copy, ignore=shutil.ignore_patterns("*.pyc"))
+    monkeypatch.setattr(records, "PACKAGE", copy)
+    dropout = copy / "experiments" / "dropout.py"
+    dropout.write_text(dropout.read_text() + "\nANSWER = 42\n")
+    assert stale(load_record("positions", FOLDER), EXPERIMENTS["positions"]) is None
+    record = load_record("dropout-rates", FOLDER)
+    assert stale(record, EXPERIMENTS["dropout-rates"]) is not None
+
+
+def test_compare_names_each_result_beyond_its_tolerance():
+    experiment = tiny(key=("kind",), tolerance={"value": 0.1, "inner.share": 0.01})
+    recorded = [{"kind": "a", "value": 1.0, "inner": {"share": 0.5}}]
+    assert compare(experiment, recorded, [dict(recorded[0], value=1.05)]) == []
+    far = [{"kind": "a", "value": 1.3, "inner": {"share": 0.52}}]
+    problems = compare(experiment, recorded, far)
+    assert len(problems) == 2
+    assert "value: recorded 1.0000, now 1.3000" in problems[0]
+    assert "inner.share" in problems[1]
+    assert "row kind=a is now" in compare(experiment, recorded, [{"kind": "b"}])[0]
+    assert "2 rows now, 1 recorded" in compare(experiment, recorded, far * 2)[0]
+
+
+def test_verify_fails_on_a_perturbed_record(tmp_path, capsys):
+    for name in EXPERIMENTS:
+        shutil.copy(FOLDER / f"{name}.json", tmp_path)
+    path = tmp_path / "reverse-demo.json"
+    data = json.loads(path.read_text())
+    data["results"]["0"][0]["final_tokens"] -= 0.2  # a result the code did not give
+    path.write_text(json.dumps(data))
+    args = ["experiments", "reverse-demo", "--verify", "--jobs", "1"]
+    assert main([*args, "--folder", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "reverse-demo" in captured.err and "final_tokens" in captured.err
+    assert "1 results beyond their tolerance" in captured.out
+
+
+def test_claims_hold_on_a_seed_beyond_their_bounds_only():
+    above = Claim("x", lambda rows: rows[0]["v"], above=0.5)
+    both = Claim("x", lambda rows: rows[0]["v"], above=0.0, below=1.0)
+    truth = Claim("x", lambda rows: rows[0]["v"] > 2)
+    assert above.holds(0.6) and not above.holds(0.5)
+    assert both.holds(0.5) and not both.holds(1.0) and not both.holds(-0.1)
+    assert truth.holds(True) and not truth.holds(False)
+    assert (above.bound(), both.bound(), truth.bound()) == (
+        "> 0.5",
+        "> 0 and < 1",
+        "true",
+    )
+
+
+def test_check_claims_tests_every_seed_and_names_the_failures():
+    experiment = tiny(
+        claims=(Claim("value below 5", lambda r: r[0]["value"], below=5),)
+    )
+    data = {
+        "name": "tiny",
+        "seeds": {"development": [0, 1], "held_out": [2, 3, 4]},
+        "results": {str(s): [{"value": 2.0 * s}] for s in range(5)},
+    }
+    (checked,) = check_claims(Record(data), experiment)
+    assert checked.values == {0: 0.0, 1: 2.0, 2: 4.0, 3: 6.0, 4: 8.0}
+    assert checked.failed == [3, 4]
+
+
+def test_the_helpers_write_seeds_ranges_and_plain_json():
+    assert spell([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
+    assert between([0.031, 0.058]) == "0.03 to 0.06"
+    assert between([0.5, 0.5001]) == "0.50"
+    assert up(0.0312) == "0.04"
+    assert plain({1: (0.1234567891, "a"), "b": [True, None]}) == {
+        "1": [0.123457, "a"],
+        "b": [True, None],
+    }
+
+
+def test_facts_come_from_every_record_that_declares_them():
+    for name, experiment in EXPERIMENTS.items():
+        if experiment.facts is not None:
+            found = facts(name)
+            assert found and all(isinstance(v, str) for v in found.values()), name
+
+
+def test_a_missing_record_names_the_command_that_makes_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nox -s experiments -- positions"):
+        load_record("positions", tmp_path)
