@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import platform
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -189,14 +190,14 @@ class Record:
         return [{**row, "seed": s} for s in seeds for row in results[str(s)]]
 
     def describe(self) -> str:
-        """Where the record came from, in one line."""
+        """Where the record came from: seeds, machine, and how to remake it."""
         env = self.data["environment"]
         return (
-            f"{self.name}: seeds {spell(self.development)} (development) and "
-            f"{spell(self.held_out)} (held out); recorded "
-            f"{self.data['date'][:10]} in {self.data['wall_seconds'] / 60:.0f} "
-            f"min on {env['cpu']}, torch {env['torch']}, "
-            f"{env['threads']} thread per run; `{self.data['command']}`"
+            f"record {self.name}: seeds {spell(self.development)} (development), "
+            f"{spell(self.held_out)} (held out)\n"
+            f"made {self.data['date'][:10]} in {self.data['wall_seconds'] / 60:.0f}"
+            f" min of CPU time, torch {env['torch']}, {env['threads']} thread "
+            f"per run\non {env['cpu']}; remade by `{self.data['command']}`"
         )
 
 
@@ -268,10 +269,11 @@ def report_claims(record: Record) -> str:
         dev = [result.values[s] for s in record.development]
         held = [result.values[s] for s in record.held_out]
         verdict = "holds" if not result.failed else f"FAILS on {result.failed}"
+        says = textwrap.wrap(result.claim.says, 76)
+        lines += [f"- {says[0]}", *(f"  {line}" for line in says[1:])]
         lines += [
-            f"- {result.claim.says}",
-            f"    bound {result.claim.bound()}; development {value_range(dev)}; "
-            f"held out {value_range(held)}: {verdict}",
+            f"  bound {result.claim.bound()}; development {value_range(dev)};",
+            f"  held out {value_range(held)}: {verdict}",
         ]
     return "\n".join(lines)
 
