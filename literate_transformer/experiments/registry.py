@@ -131,6 +131,14 @@ POSITIONS = Experiment(
             ),
             below=0.02,
         ),
+        Claim(
+            "learned positions are never 0.02 or more behind added sinusoids",
+            lambda rows: max(
+                accuracy_of(rows, "add", task) - accuracy_of(rows, "learned", task)
+                for task in ("reverse", "copy")
+            ),
+            below=0.02,
+        ),
     ),
     facts=positions_facts,
 )
