@@ -22,7 +22,13 @@ from literate_transformer.experiments.records import (
     spell,
     stale,
 )
-from literate_transformer.experiments.registry import EXPERIMENTS, between, facts, up
+from literate_transformer.experiments.registry import (
+    EXPERIMENTS,
+    between,
+    down,
+    facts,
+    up,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "docs" / "records"
@@ -160,8 +166,11 @@ def test_check_claims_tests_every_seed_and_names_the_failures():
 def test_the_helpers_write_seeds_ranges_and_plain_json():
     assert spell([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
     assert between([0.031, 0.058]) == "0.03 to 0.06"
-    assert between([0.5, 0.5001]) == "0.50"
-    assert up(0.0312) == "0.04"
+    assert between([0.097, 0.189]) == "0.09 to 0.19"  # outwards: holds them all
+    assert between([0.5, 0.5]) == "0.50"
+    assert between([0.104, 0.555], ".0%", sep=" and ") == "10% and 56%"
+    assert up(0.0312) == "0.04" and up(0.29) == "0.29"
+    assert down(0.086) == "0.08" and down(0.29) == "0.29"
     assert plain({1: (0.1234567891, "a"), "b": [True, None]}) == {
         "1": [0.123457, "a"],
         "b": [True, None],

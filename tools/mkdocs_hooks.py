@@ -465,11 +465,18 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
     src = page.file.src_uri
     if src == REFERENCE_PAGE:
         return reference_markdown(markdown, config)
+    markdown = fill_facts(markdown, src, Path(config["docs_dir"]))
     if src == PERFORMANCE_PAGE:
         return performance_markdown(markdown, config)
-    markdown = fill_facts(markdown, src, Path(config["docs_dir"]))
     if OUTPUT_MARK in markdown:
         markdown = show_outputs(markdown, src)
     if src in chapter_pages(config):
         return chapter_markdown(markdown, src, config)
     return markdown
+
+
+def on_page_content(html, page, config, files, **kwargs):
+    """A fact left unfilled on a built page fails the strict build."""
+    for match in FACT.finditer(html):
+        log.warning(f"{page.file.src_uri}: {match[0]} was not filled in")
+    return html
