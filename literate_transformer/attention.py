@@ -17,12 +17,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from literate_transformer.checks import (
+    check_bool,
+    check_features,
+    check_int,
+    check_probability,
+    describe,
+)
+from literate_transformer.positional import RotaryEmbedding
 
-def check_mask(mask: Tensor, scores_shape: tuple[int, ...]) -> None:
-    """Raise ValueError unless `mask` is boolean and broadcasts to the scores."""
-    if mask.dtype != torch.bool:
-        raise ValueError(
-            f"mask: expected a boolean tensor (True = may attend), got {mask.dtype}"
+
+def check_mask(
+    mask: Tensor, scores_shape: tuple[int, ...], *, name: str = "mask"
+) -> None:
+    """Raise unless `mask` is boolean and broadcasts to the scores."""
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        raise TypeError(
+            f"{name}: expected a boolean tensor (True = may attend), got "
+            f"{describe(mask)}"
         )
     try:
         shape = torch.broadcast_shapes(mask.shape, scores_shape)
@@ -30,14 +42,23 @@ def check_mask(mask: Tensor, scores_shape: tuple[int, ...]) -> None:
         shape = None
     if shape != tuple(scores_shape):
         raise ValueError(
-            f"mask: expected a shape broadcastable to {tuple(scores_shape)} "
+            f"{name}: expected a shape broadcastable to {tuple(scores_shape)} "
             f"(..., T_q, T_k), got {tuple(mask.shape)}"
         )
 
 
 def check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
-    """Raise ValueError unless q, k, v have compatible shapes."""
-    if q.dim() < 2 or k.dim() != q.dim() or v.dim() != q.dim():
+    """Raise unless q, k, v are floating tensors of one dtype and device, with
+    compatible shapes."""
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        check_features(name, x, width=None, dims=None, shape="(..., T, d)")
+    if not q.dtype == k.dtype == v.dtype or not q.device == k.device == v.device:
+        raise TypeError(
+            "q, k, v: expected one dtype and one device, got "
+            f"{q.dtype} on {q.device}, {k.dtype} on {k.device}, {v.dtype} on "
+            f"{v.device}"
+        )
+    if k.dim() != q.dim() or v.dim() != q.dim():
         raise ValueError(
             "q, k, v: expected tensors of the same rank >= 2, got shapes "
             f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
@@ -71,15 +92,19 @@ def attention(
     is applied to the weights whenever `dropout_p > 0`, so pass 0.0 in eval.
     """
     check_qkv(q, k, v)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., T_q, T_k)
+    dropout_p = check_probability("dropout_p", dropout_p)
+    wide = torch.promote_types(q.dtype, torch.float32)  # float16 -> float32
+    q = q.to(wide) / math.sqrt(q.size(-1))  # scaled first: q . k stays in range
+    scores = q @ k.to(wide).transpose(-2, -1)  # (..., T_q, T_k)
     if mask is not None:
         check_mask(mask, scores.shape)
-        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        scores = scores.masked_fill(~mask, torch.finfo(wide).min)
     weights = scores.softmax(dim=-1)  # (..., T_q, T_k), each row sums to 1
     if mask is not None:
         weights = weights.masked_fill(~mask, 0.0)  # fully masked rows -> 0
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)
+    weights = weights.to(v.dtype)
     return weights @ v, weights  # (..., T_q, d_v), (..., T_q, T_k)
 
 
@@ -112,18 +137,18 @@ class MultiHeadAttention(nn.Module):
         rotary: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        if d_model <= 0 or num_heads <= 0 or d_model % num_heads != 0:
+        d_model = check_int("d_model", d_model, low=1)
+        num_heads = check_int("num_heads", num_heads, low=1)
+        if d_model % num_heads != 0:
             raise ValueError(
-                "d_model, num_heads: expected positive sizes with d_model "
-                f"divisible by num_heads, got d_model={d_model}, "
-                f"num_heads={num_heads}"
+                "d_model, num_heads: expected d_model divisible by num_heads, "
+                f"got d_model={d_model}, num_heads={num_heads}"
             )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"dropout: expected a probability in [0, 1), got {dropout}"
-            )
+        dropout = check_probability("dropout", dropout)
+        bias = check_bool("bias", bias)
         self.d_model, self.num_heads, self.dropout = d_model, num_heads, dropout
         self.d_head = d_model // num_heads
+        check_rotary(rotary, self.d_head)
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
@@ -148,16 +173,23 @@ class MultiHeadAttention(nn.Module):
         key = query if key is None else key
         value = key if value is None else value
         self.check_inputs(query, key, value)
+        check_bool("need_weights", need_weights)
+        check_bool("average_weights", average_weights)
         N, T_q, _ = query.shape
         T_k = key.size(1)
         if mask is not None:
+            check_mask(mask, (N, self.num_heads, T_q, T_k))
+            if mask.device != query.device:
+                raise ValueError(
+                    f"mask: expected a tensor on {query.device}, the device of "
+                    f"query, got one on {mask.device}"
+                )
             if mask.dim() not in (2, 4):
                 raise ValueError(
                     "mask: expected (T_q, T_k) or (N, heads, T_q, T_k) with "
                     f"broadcastable sizes, got {tuple(mask.shape)}; for one mask "
                     "per sequence of shape (N, T_q, T_k), pass mask[:, None]"
                 )
-            check_mask(mask, (N, self.num_heads, T_q, T_k))
         q = self.split_heads(self.q_proj(query))  # (N, h, T_q, d_head)
         k = self.split_heads(self.k_proj(key))  # (N, h, T_k, d_head)
         v = self.split_heads(self.v_proj(value))  # (N, h, T_k, d_head)
@@ -179,12 +211,10 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(out), weights
 
     def check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
+        shape = f"(N, T, d_model={self.d_model})"
+        weight = self.q_proj.weight
         for name, x in (("query", query), ("key", key), ("value", value)):
-            if x.dim() != 3 or x.size(-1) != self.d_model:
-                raise ValueError(
-                    f"{name}: expected shape (N, T, d_model={self.d_model}), "
-                    f"got {tuple(x.shape)}"
-                )
+            check_features(name, x, width=self.d_model, shape=shape, like=weight)
         if not query.size(0) == key.size(0) == value.size(0):
             raise ValueError(
                 "query, key, value: expected the same batch size N, got "
@@ -195,3 +225,18 @@ class MultiHeadAttention(nn.Module):
                 f"key, value: expected the same length T_k, got {key.size(1)} "
                 f"and {value.size(1)}"
             )
+
+
+def check_rotary(rotary: object, d_head: int) -> None:
+    """None, or a RotaryEmbedding of the heads' width."""
+    if rotary is None:
+        return
+    if not isinstance(rotary, RotaryEmbedding):
+        raise TypeError(
+            f"rotary: expected None or a RotaryEmbedding, got {describe(rotary)}"
+        )
+    if rotary.d_head != d_head:
+        raise ValueError(
+            f"rotary: expected a RotaryEmbedding of width d_head={d_head} "
+            f"(d_model / num_heads), got one of width {rotary.d_head}"
+        )

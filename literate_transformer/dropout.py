@@ -15,10 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def check_probability(p: float, *, name: str = "p") -> None:
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"{name}: expected a probability in [0, 1), got {p}")
+from literate_transformer.checks import (
+    check_features,
+    check_ids,
+    check_int,
+    check_probability,
+)
 
 
 class WordDropout(nn.Module):
@@ -31,14 +33,18 @@ class WordDropout(nn.Module):
 
     def __init__(self, p: float, *, unk_id: int, pad_id: int | None = 0) -> None:
         super().__init__()
-        check_probability(p)
+        p = check_probability("p", p)
+        unk_id = check_int("unk_id", unk_id, low=0)
+        if pad_id is not None:
+            pad_id = check_int("pad_id", pad_id, low=0)
         if unk_id == pad_id:
             raise ValueError(
-                f"unk_id: expected an id other than pad_id={pad_id}, got {unk_id}"
+                f"unk_id, pad_id: expected two different ids, got {unk_id} for both"
             )
         self.p, self.unk_id, self.pad_id = p, unk_id, pad_id
 
     def forward(self, tokens: Tensor) -> Tensor:
+        tokens = check_ids("tokens", tokens)
         if not self.training or self.p == 0.0:
             return tokens
         drop = torch.rand(tokens.shape, device=tokens.device) < self.p  # (N, T)
@@ -58,12 +64,15 @@ class EmbeddingDropout(nn.Module):
 
     def __init__(self, p: float) -> None:
         super().__init__()
-        check_probability(p)
-        self.p = p
+        self.p = check_probability("p", p)
 
     def forward(
         self, tokens: Tensor, weight: Tensor, padding_idx: int | None = None
     ) -> Tensor:
+        check_features("weight", weight, width=None, dims=2, shape="(V, C)")
+        tokens = check_ids("tokens", tokens, weight.size(0))
+        if padding_idx is not None:
+            padding_idx = check_int("padding_idx", padding_idx, low=0)
         if self.training and self.p > 0.0:
             keep = torch.rand(weight.size(0), 1, device=weight.device) >= self.p
             weight = weight * keep / (1.0 - self.p)  # (V, C), one draw per type

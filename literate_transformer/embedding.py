@@ -14,11 +14,14 @@ import math
 import torch
 from torch import Tensor, nn
 
-from literate_transformer.dropout import (
-    EmbeddingDropout,
-    WordDropout,
+from literate_transformer.checks import (
+    check_choice,
+    check_float,
+    check_ids,
+    check_int,
     check_probability,
 )
+from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
@@ -65,30 +68,37 @@ class TransformerEmbedding(nn.Module):
         pad_id: int | None = 0,
     ) -> None:
         super().__init__()
+        vocab_size = check_int("vocab_size", vocab_size, low=1)
+        d_model = check_int("d_model", d_model, low=1)
+        max_len = check_int("max_len", max_len, low=1)
         check_choice("positional", positional, POSITIONAL)
         check_choice("combine", combine, COMBINE)
         check_choice("dropout_on", dropout_on, DROPOUT_ON)
-        check_probability(dropout, name="dropout")
-        check_probability(word_dropout, name="word_dropout")
-        check_probability(embedding_dropout, name="embedding_dropout")
+        dropout = check_probability("dropout", dropout)
+        word_dropout = check_probability("word_dropout", word_dropout)
+        embedding_dropout = check_probability("embedding_dropout", embedding_dropout)
         if combine == "concat" and positional == "none":
-            raise ValueError("combine: 'concat' needs a positional encoding, got none")
-        if vocab_size < 1 or d_model < 1 or max_len < 1:
             raise ValueError(
-                "vocab_size, d_model, max_len: expected positive sizes, got "
-                f"{vocab_size}, {d_model}, {max_len}"
+                "positional, combine: expected a positional encoding to "
+                "concatenate, got positional='none' with combine='concat'"
             )
-        if pad_id is not None and not 0 <= pad_id < vocab_size:
-            raise ValueError(
-                f"pad_id: expected 0 <= pad_id < {vocab_size}, got {pad_id}"
-            )
+        last_id = vocab_size - 1
+        if pad_id is not None:
+            pad_id = check_int("pad_id", pad_id, low=0, high=last_id)
+        if unk_id is not None:
+            unk_id = check_int("unk_id", unk_id, low=0, high=last_id)
+        if scale is not None:
+            scale = check_float("scale", scale, low=0.0, low_open=True)
+        if init_std is not None:
+            init_std = check_float("init_std", init_std, low=0.0, low_open=True)
         if combine == "concat":
             d_position = d_model // 2 if d_position is None else d_position
-            if not 0 < d_position < d_model:
-                raise ValueError(
-                    f"d_position: expected 0 < d_position < d_model={d_model}, "
-                    f"got {d_position}"
-                )
+            d_position = check_int("d_position", d_position, low=1, high=d_model - 1)
+        elif d_position is not None:
+            raise ValueError(
+                "d_position: expected None with combine='add' (the positions "
+                f"take all d_model={d_model} coordinates), got {d_position}"
+            )
         else:
             d_position = d_model
         d_token = d_model - d_position if combine == "concat" else d_model
@@ -112,10 +122,10 @@ class TransformerEmbedding(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.word_dropout: WordDropout | None = None
         if word_dropout > 0.0:
-            if unk_id is None or not 0 <= unk_id < vocab_size:
+            if unk_id is None:
                 raise ValueError(
-                    f"unk_id: word_dropout needs an id in [0, {vocab_size}), "
-                    f"got {unk_id}"
+                    f"unk_id: expected an id in [0, {vocab_size}) to replace words "
+                    "with (word_dropout > 0), got None"
                 )
             self.word_dropout = WordDropout(word_dropout, unk_id=unk_id, pad_id=pad_id)
         self.embedding_dropout: EmbeddingDropout | None = None
@@ -123,19 +133,12 @@ class TransformerEmbedding(nn.Module):
             self.embedding_dropout = EmbeddingDropout(embedding_dropout)
 
     def forward(self, tokens: Tensor) -> Tensor:
-        kind = tokens.dtype
-        integer = not (kind == torch.bool or kind.is_floating_point or kind.is_complex)
-        if tokens.dim() != 2 or not integer or tokens.size(1) == 0:
-            raise ValueError(
-                "tokens: expected integer ids of shape (N, T) with T >= 1, got "
-                f"{tokens.dtype} {tuple(tokens.shape)}"
-            )
-        if ((tokens < 0) | (tokens >= self.vocab_size)).any():  # one device sync
-            raise ValueError(
-                f"tokens: expected ids in [0, {self.vocab_size}), got ids from "
-                f"{int(tokens.min())} to {int(tokens.max())}"
-            )
+        tokens = check_ids("tokens", tokens, self.vocab_size)  # (N, T)
         N, T = tokens.shape
+        if tokens.size(1) > self.max_len:
+            raise ValueError(
+                f"tokens: expected at most max_len={self.max_len} positions, got {T}"
+            )
         if self.word_dropout is not None:
             tokens = self.word_dropout(tokens)  # whole tokens -> unk_id
         if self.embedding_dropout is not None:  # whole word types -> zero
@@ -153,8 +156,3 @@ class TransformerEmbedding(nn.Module):
             else:
                 x = torch.cat([x, pe.expand(N, T, -1)], dim=-1)  # (N, T, d_model)
         return self.dropout(x) if self.dropout_on == "sum" else x
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")

@@ -17,7 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from literate_transformer.attention import MultiHeadAttention
+from literate_transformer.attention import MultiHeadAttention, check_mask
+from literate_transformer.checks import (
+    check_bool,
+    check_choice,
+    check_features,
+    check_int,
+    check_probability,
+    describe,
+)
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
@@ -29,16 +37,20 @@ class FeedForward(nn.Module):
         self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu"
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation: expected one of {sorted(ACTIVATIONS)}, got {activation!r}"
-            )
+        d_model = check_int("d_model", d_model, low=1)
+        d_ff = check_int("d_ff", d_ff, low=1)
+        dropout = check_probability("dropout", dropout)
+        check_choice("activation", activation, tuple(ACTIVATIONS))
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
         self.dropout = nn.Dropout(dropout)
         self.activation = ACTIVATIONS[activation]
 
     def forward(self, x: Tensor) -> Tensor:
+        weight = self.linear1.weight  # (d_ff, d_model)
+        width = weight.size(1)
+        shape = f"(..., d_model={width})"
+        check_features("x", x, width=width, dims=None, shape=shape, like=weight)
         h = self.linear1(x)  # (N, T, d_ff): just made, held by nothing else
         in_place = self.activation is F.relu and not torch.is_grad_enabled()
         h = F.relu_(h) if in_place else self.activation(h)
@@ -72,9 +84,12 @@ class EncoderLayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
-        self.norm_first = norm_first
+        self.norm_first = check_bool("norm_first", norm_first)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        N, S, _ = check_input("x", x, self.self_attn).shape
+        if mask is not None:
+            check_mask(mask, (N, self.self_attn.num_heads, S, S))
         real = real_positions(mask, x)  # (N, S), or None: every position
         if self.norm_first:  # pre-LN: x + Sublayer(LayerNorm(x))
             x = x + self.dropout1(self.self_attn(self.norm1(x), mask=mask)[0])
@@ -102,6 +117,15 @@ def at_real(
     if real is None:
         return block(x)
     return x.index_put((real,), block(x[real]))  # x[real]: (R, d)
+
+
+def check_input(name: str, x: Tensor, attn: MultiHeadAttention) -> Tensor:
+    """A layer's input (N, T, d_model), in the dtype and on the device of its
+    attention module, checked under the caller's name."""
+    shape = f"(N, T, d_model={attn.d_model})"
+    return check_features(
+        name, x, width=attn.d_model, shape=shape, like=attn.q_proj.weight
+    )
 
 
 class DecoderLayer(nn.Module):
@@ -134,7 +158,7 @@ class DecoderLayer(nn.Module):
         self.dropout1 = nn.Dropout(dropout)
         self.dropout2 = nn.Dropout(dropout)
         self.dropout3 = nn.Dropout(dropout)
-        self.norm_first = norm_first
+        self.norm_first = check_bool("norm_first", norm_first)
 
     def forward(
         self,
@@ -143,6 +167,18 @@ class DecoderLayer(nn.Module):
         self_mask: Tensor | None = None,
         memory_mask: Tensor | None = None,
     ) -> Tensor:
+        N, T, _ = check_input("y", y, self.self_attn).shape
+        S = check_input("memory", memory, self.self_attn).size(1)
+        if memory.size(0) != N:
+            raise ValueError(
+                f"memory: expected the batch size N={N} of y, got {memory.size(0)}"
+            )
+        h = self.self_attn.num_heads
+        if self_mask is not None:
+            check_mask(self_mask, (N, h, T, T), name="self_mask")
+        if memory_mask is not None:
+            check_mask(memory_mask, (N, h, T, S), name="memory_mask")
+
         def attend(z: Tensor) -> Tensor:
             return self.self_attn(z, mask=self_mask)[0]
 
@@ -164,8 +200,23 @@ def load_torch_layer(
 ) -> None:
     """Copy the weights of a torch.nn.Transformer{Encoder,Decoder}Layer into ours.
 
-    Sizes must match; the layer-norm placement and activation are not copied.
+    Refuses layers that differ in kind, sizes, biases, layer-norm placement,
+    layer-norm epsilon or activation: after the copy, both compute the same.
     """
+    kinds = {
+        EncoderLayer: nn.TransformerEncoderLayer,
+        DecoderLayer: nn.TransformerDecoderLayer,
+    }
+    if type(ours) not in kinds:
+        raise TypeError(
+            f"ours: expected an EncoderLayer or a DecoderLayer, got {describe(ours)}"
+        )
+    if not isinstance(theirs, kinds[type(ours)]):
+        raise TypeError(
+            f"ours, theirs: expected an nn.{kinds[type(ours)].__name__} for "
+            f"{type(ours).__name__}, got {describe(theirs)}"
+        )
+    check_same_layer(ours, theirs)
     pairs = [(ours.self_attn, theirs.self_attn)]
     if isinstance(ours, DecoderLayer):
         pairs.append((ours.cross_attn, theirs.multihead_attn))
@@ -182,19 +233,69 @@ def load_torch_layer(
 def load_torch_attention(
     ours: MultiHeadAttention, theirs: nn.MultiheadAttention
 ) -> None:
-    """Copy the weights of a torch.nn.MultiheadAttention (packed q, k, v) into ours."""
+    """Copy the weights of a torch.nn.MultiheadAttention (packed q, k, v) into ours.
+
+    Refuses modules of another width, another number of heads, biases on one
+    side only, or PyTorch's extra key/value biases (add_bias_kv).
+    """
+    if not isinstance(ours, MultiHeadAttention):
+        raise TypeError(f"ours: expected a MultiHeadAttention, got {describe(ours)}")
+    if not isinstance(theirs, nn.MultiheadAttention):
+        raise TypeError(
+            f"theirs: expected an nn.MultiheadAttention, got {describe(theirs)}"
+        )
     if theirs.in_proj_weight is None or theirs.embed_dim != ours.d_model:
         raise ValueError(
             f"theirs: expected packed attention of width {ours.d_model}, "
             f"got width {theirs.embed_dim}"
         )
+    if theirs.num_heads != ours.num_heads:
+        raise ValueError(
+            f"theirs: expected {ours.num_heads} heads, got {theirs.num_heads}"
+        )
+    has_bias = theirs.in_proj_bias is not None
+    if has_bias != (ours.q_proj.bias is not None) or theirs.bias_k is not None:
+        raise ValueError(
+            f"theirs: expected bias={ours.q_proj.bias is not None} and no "
+            f"add_bias_kv, got bias={has_bias}, "
+            f"add_bias_kv={theirs.bias_k is not None}"
+        )
+    biases = theirs.in_proj_bias.chunk(3) if has_bias else (None, None, None)
     with torch.no_grad():
         for proj, weight, bias in zip(
             (ours.q_proj, ours.k_proj, ours.v_proj),
             theirs.in_proj_weight.chunk(3),
-            theirs.in_proj_bias.chunk(3),
+            biases,
             strict=True,
         ):
             proj.weight.copy_(weight)
-            proj.bias.copy_(bias)
+            if bias is not None:
+                proj.bias.copy_(bias)
         ours.out_proj.load_state_dict(theirs.out_proj.state_dict())
+
+
+def check_same_layer(
+    ours: EncoderLayer | DecoderLayer,
+    theirs: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer,
+) -> None:
+    """Raise ValueError where the two layers would compute different things."""
+    mine = {
+        "d_ff": ours.ff.linear1.out_features,
+        "bias": True,  # ours always has biases in its feed-forward block
+        "norm_first": ours.norm_first,
+        "layer_norm_eps": ours.norm1.eps,
+        "activation": ours.ff.activation.__name__,
+    }
+    activation = getattr(theirs.activation, "__name__", repr(theirs.activation))
+    other = {
+        "d_ff": theirs.linear1.out_features,
+        "bias": theirs.linear1.bias is not None,
+        "norm_first": theirs.norm_first,
+        "layer_norm_eps": theirs.norm1.eps,
+        "activation": activation,
+    }
+    differ = [key for key in mine if mine[key] != other[key]]
+    if differ:
+        got = ", ".join(f"{key}={other[key]!r}" for key in differ)
+        want = ", ".join(f"{key}={mine[key]!r}" for key in differ)
+        raise ValueError(f"theirs: expected {want}, got {got}")

@@ -15,6 +15,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from literate_transformer.checks import (
+    check_bool,
+    check_device,
+    check_features,
+    check_ids,
+    check_int,
+    describe,
+)
+
 
 def padding_mask(tokens: Tensor, pad_id: int = 0) -> Tensor:
     """True at real tokens, False at padding: ids (N, T) -> bool (N, T).
@@ -22,14 +31,8 @@ def padding_mask(tokens: Tensor, pad_id: int = 0) -> Tensor:
     The ids say exactly where the padding is, whatever is later added to the
     embeddings; `key_mask_from_embeddings` shows what goes wrong otherwise.
     """
-    if tokens.dim() != 2:
-        raise ValueError(
-            f"tokens: expected token ids of shape (N, T), got {tuple(tokens.shape)}"
-        )
-    kind = tokens.dtype
-    if kind == torch.bool or kind.is_floating_point or kind.is_complex:
-        raise ValueError(f"tokens: expected integer token ids, got {tokens.dtype}")
-    return tokens != pad_id
+    tokens = check_ids("tokens", tokens)
+    return tokens != check_int("pad_id", pad_id, low=0)
 
 
 def attention_mask(
@@ -45,12 +48,11 @@ def attention_mask(
     `causal=True`, (1, 1, T, T) for a causal mask alone (give `size` = T), or
     None when there is nothing to mask.
     """
+    causal = check_bool("causal", causal)
+    if size is not None:
+        size = check_int("size", size, low=1)
     if key_padding is not None:
-        if key_padding.dtype != torch.bool or key_padding.dim() != 2:
-            raise ValueError(
-                "key_padding: expected a bool tensor of shape (N, T_k), got "
-                f"{key_padding.dtype} {tuple(key_padding.shape)}"
-            )
+        check_bool_mask("key_padding", key_padding, "(N, T_k)", dims=2)
         mask = key_padding[:, None, None, :]  # (N, 1, 1, T_k)
         if size is not None and size != key_padding.size(1):
             raise ValueError(
@@ -62,10 +64,24 @@ def attention_mask(
         mask = None
     if causal:
         if size is None:
-            raise ValueError("size: a causal mask without key_padding needs size=T")
+            raise ValueError(
+                "size: expected size=T for a causal mask without key_padding, got None"
+            )
         device = None if key_padding is None else key_padding.device
         future = causal_mask(size, device=device)[None, None]  # (1, 1, T, T)
         mask = future if mask is None else mask & future  # (N, 1, T, T)
+    return mask
+
+
+def check_bool_mask(name: str, mask: object, shape: str, *, dims: int) -> Tensor:
+    """A boolean tensor of rank `dims` (True = real token, or may attend)."""
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        raise TypeError(
+            f"{name}: expected a bool tensor of shape {shape} (True = may "
+            f"attend), got {describe(mask)}"
+        )
+    if mask.dim() != dims or 0 in mask.shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(mask.shape)}")
     return mask
 
 
@@ -76,13 +92,13 @@ def key_mask_from_embeddings(emb: Tensor) -> Tensor:
     show where it fails (positional encodings added, a padding embedding that
     is not zero, a projection with bias); use `padding_mask` instead.
     """
-    if emb.dim() != 3:
-        raise ValueError(f"emb: expected shape (N, T, C), got {tuple(emb.shape)}")
+    check_features("emb", emb, width=None, shape="(N, T, C)")
     return torch.sign(torch.abs(emb.sum(dim=-1))) != 0
 
 
 def causal_mask(size: int, *, device: torch.device | None = None) -> Tensor:
     """True where query i may attend to key j, that is j <= i: bool (size, size)."""
-    if size < 1:
-        raise ValueError(f"size: expected a positive length, got {size}")
+    size = check_int("size", size, low=1)
+    if device is not None:
+        device = check_device("device", device)
     return torch.ones(size, size, dtype=torch.bool, device=device).tril()

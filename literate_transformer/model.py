@@ -11,10 +11,23 @@ source embedding, as in section 3.4 of the paper.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.attention import check_mask
+from literate_transformer.checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_ids,
+    check_int,
+    check_probability,
+    describe,
+)
+from literate_transformer.embedding import DROPOUT_ON, TransformerEmbedding
 from literate_transformer.layers import DecoderLayer, EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.positional import RotaryEmbedding
@@ -26,6 +39,34 @@ INPUT_DROPOUT_OPTIONS = (
     "unk_id",
     "embedding_dropout",
 )
+POSITIONAL = ("sinusoidal", "learned", "none", "rotary")
+
+
+def check_input_dropout(options: object) -> dict[str, float | str | int]:
+    """None or a dict of TransformerEmbedding's dropout options, checked under
+    the names input_dropout["..."]."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(
+            f"input_dropout: expected None or a dict, got {describe(options)}"
+        )
+    unknown = set(options) - set(INPUT_DROPOUT_OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"input_dropout: expected keys among {INPUT_DROPOUT_OPTIONS}, got "
+            f"{sorted(unknown, key=str)}"
+        )
+    for key, value in options.items():
+        name = f"input_dropout[{key!r}]"
+        if key == "dropout_on":
+            check_choice(name, value, DROPOUT_ON)
+        elif key == "unk_id":
+            if value is not None:
+                check_int(name, value, low=0)
+        else:
+            check_probability(name, value)
+    return dict(options)
 
 
 class Encoder(nn.Module):
@@ -39,12 +80,18 @@ class Encoder(nn.Module):
         norm_first: bool,
     ) -> None:
         super().__init__()
+        check_stack(embedding, layers, EncoderLayer, norm_first)
         self.embedding = embedding
         self.layers = nn.ModuleList(layers)
         d_model = embedding.d_model
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
+        src = check_ids("src", src, self.embedding.vocab_size)  # (N, S)
+        N, S = src.shape
+        if src_mask is not None:
+            heads = self.layers[0].self_attn.num_heads
+            check_mask(src_mask, (N, heads, S, S), name="src_mask")
         x = self.embedding(src)  # (N, S, d_model)
         for layer in self.layers:
             x = layer(x, src_mask)
@@ -63,6 +110,8 @@ class Decoder(nn.Module):
         vocab_size: int,
     ) -> None:
         super().__init__()
+        check_stack(embedding, layers, DecoderLayer, norm_first)
+        vocab_size = check_int("vocab_size", vocab_size, low=1)
         self.embedding = embedding
         self.layers = nn.ModuleList(layers)
         d_model = embedding.d_model
@@ -76,10 +125,55 @@ class Decoder(nn.Module):
         tgt_mask: Tensor | None = None,
         memory_mask: Tensor | None = None,
     ) -> Tensor:
+        tgt = check_ids("tgt", tgt, self.embedding.vocab_size)  # (N, T)
+        self.check_masks(tgt, memory, tgt_mask, memory_mask)
         y = self.embedding(tgt)  # (N, T, d_model)
         for layer in self.layers:
             y = layer(y, memory, tgt_mask, memory_mask)
         return self.output(self.norm(y))  # (N, T, vocab_size)
+
+    def check_masks(
+        self,
+        tgt: Tensor,
+        memory: Tensor,
+        tgt_mask: Tensor | None,
+        memory_mask: Tensor | None,
+    ) -> None:
+        """The masks' dtypes and shapes, under the names the caller used."""
+        N, T = tgt.shape
+        heads = self.layers[0].self_attn.num_heads
+        if tgt_mask is not None:
+            check_mask(tgt_mask, (N, heads, T, T), name="tgt_mask")
+        if memory_mask is not None and isinstance(memory, Tensor) and memory.dim():
+            S = memory.size(1) if memory.dim() > 1 else 0
+            check_mask(memory_mask, (N, heads, T, S), name="memory_mask")
+
+
+def check_stack(
+    embedding: object, layers: object, kind: type[nn.Module], norm_first: object
+) -> None:
+    """An embedding, a non-empty list of layers of one kind and of the
+    embedding's width, and a flag."""
+    if not isinstance(embedding, TransformerEmbedding):
+        raise TypeError(
+            f"embedding: expected a TransformerEmbedding, got {describe(embedding)}"
+        )
+    if not isinstance(layers, (list, tuple, nn.ModuleList)) or not layers:
+        raise TypeError(
+            f"layers: expected a non-empty list of {kind.__name__}, got "
+            f"{describe(layers)}"
+        )
+    for layer in layers:
+        if not isinstance(layer, kind):
+            raise TypeError(
+                f"layers: expected {kind.__name__} modules, got {describe(layer)}"
+            )
+        if layer.self_attn.d_model != embedding.d_model:
+            raise ValueError(
+                f"layers: expected width d_model={embedding.d_model} (the "
+                f"embedding's), got a layer of width {layer.self_attn.d_model}"
+            )
+    check_bool("norm_first", norm_first)
 
 
 class Transformer(nn.Module):
@@ -120,13 +214,25 @@ class Transformer(nn.Module):
         pad_id: int = 0,
     ) -> None:
         super().__init__()
-        input_dropout = {"dropout": dropout, **(input_dropout or {})}
-        unknown = set(input_dropout) - set(INPUT_DROPOUT_OPTIONS)
-        if unknown:
-            raise ValueError(
-                f"input_dropout: expected keys among {INPUT_DROPOUT_OPTIONS}, got "
-                f"{sorted(unknown)}"
+        src_vocab_size = check_int("src_vocab_size", src_vocab_size, low=1)
+        tgt_vocab_size = check_int("tgt_vocab_size", tgt_vocab_size, low=1)
+        d_model = check_int("d_model", d_model, low=1)
+        num_heads = check_int("num_heads", num_heads, low=1)
+        check_int("num_encoder_layers", num_encoder_layers, low=1)
+        check_int("num_decoder_layers", num_decoder_layers, low=1)
+        max_len = check_int("max_len", max_len, low=1)
+        pad_id = check_int("pad_id", pad_id, low=0)
+        dropout = check_probability("dropout", dropout)
+        tie_embeddings = check_bool("tie_embeddings", tie_embeddings)
+        share_vocab = check_bool("share_vocab", share_vocab)
+        check_choice("positional", positional, POSITIONAL)
+        if embedding_scale is not None:
+            check_float("embedding_scale", embedding_scale, low=0.0, low_open=True)
+        if embedding_init_std is not None:
+            check_float(
+                "embedding_init_std", embedding_init_std, low=0.0, low_open=True
             )
+        input_dropout = {"dropout": dropout, **check_input_dropout(input_dropout)}
         if tie_embeddings and combine == "concat":
             raise ValueError(
                 "tie_embeddings: the output projection has width d_model, but "
@@ -180,6 +286,7 @@ class Transformer(nn.Module):
         if share_vocab:
             self.encoder.embedding.token.weight = shared
         self.pad_id, self.d_model, self.max_len = pad_id, d_model, max_len
+        self.tie_embeddings, self.share_vocab = tie_embeddings, share_vocab
 
     def masks(self, src: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
         """Source key mask (N, 1, 1, S) and causal target mask (N, 1, T, T)."""
@@ -188,16 +295,57 @@ class Transformer(nn.Module):
         return src_mask, tgt_mask
 
     def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
-        if src.dim() != 2 or tgt.dim() != 2 or src.size(0) != tgt.size(0):
+        src = check_ids("src", src, self.encoder.embedding.vocab_size)  # (N, S)
+        tgt = check_ids("tgt", tgt, self.decoder.embedding.vocab_size)  # (N, T)
+        if src.size(0) != tgt.size(0):
             raise ValueError(
                 "src, tgt: expected ids of shapes (N, S) and (N, T) with the same "
                 f"N, got {tuple(src.shape)} and {tuple(tgt.shape)}"
             )
-        if src.size(0) == 0:
-            raise ValueError("src, tgt: expected at least one sequence, got N = 0")
+        for name, ids in (("src", src), ("tgt", tgt)):
+            if ids.size(1) > self.max_len:
+                raise ValueError(
+                    f"{name}: expected at most max_len={self.max_len} positions, "
+                    f"got {ids.size(1)}"
+                )
         src_mask, tgt_mask = self.masks(src, tgt)
         memory = self.encoder(src, src_mask)  # (N, S, d_model)
         return self.decoder(tgt, memory, tgt_mask, src_mask)  # (N, T, vocab)
+
+    def tied_names(self) -> list[str]:
+        """The state_dict keys that name the one shared embedding matrix."""
+        names = ["decoder.embedding.token.weight"]
+        if self.tie_embeddings:
+            names.append("decoder.output.weight")
+        if self.share_vocab:
+            names.append("encoder.embedding.token.weight")
+        return names
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        """nn.Module.load_state_dict, refusing different values for tied keys."""
+        names = [name for name in self.tied_names() if name in state_dict]
+        for name in names[1:]:
+            first, other = state_dict[names[0]], state_dict[name]
+            same = first.shape == other.shape and torch.equal(
+                first.detach().cpu(), other.detach().cpu().to(first.dtype)
+            )
+            if not same:
+                raise ValueError(
+                    f"state_dict: expected one matrix for the tied keys "
+                    f"{', '.join(self.tied_names())}, got different values for "
+                    f"{names[0]} and {name} (an untied model's weights?); build "
+                    "the model with tie_embeddings=False and share_vocab=False "
+                    "to load them"
+                )
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        shared = self.decoder.embedding.token.weight  # assign=True replaces it
+        if self.tie_embeddings:
+            self.decoder.output.weight = shared
+        if self.share_vocab:
+            self.encoder.embedding.token.weight = shared
+        return result
 
     @torch.no_grad()
     def greedy_decode(
@@ -210,12 +358,11 @@ class Transformer(nn.Module):
         evaluation mode (no dropout) and restores the mode it found.
         """
         vocab = self.decoder.output.out_features
-        if not 0 < max_len <= self.max_len:
-            raise ValueError(
-                f"max_len: expected 1 to {self.max_len} tokens, got {max_len}"
-            )
+        src = check_ids("src", src, self.encoder.embedding.vocab_size)  # (N, S)
+        max_len = check_int("max_len", max_len, low=1, high=self.max_len)
         ids = {"bos_id": bos_id, "eos_id": eos_id}
         for name, value in ids.items():
+            check_int(name, value)
             if not 0 <= value < vocab or value == self.pad_id:
                 raise ValueError(
                     f"{name}: expected an id in [0, {vocab}) other than the "

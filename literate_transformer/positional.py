@@ -14,16 +14,27 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from literate_transformer.checks import (
+    check_device,
+    check_features,
+    check_float,
+    check_float_dtype,
+    check_int,
+)
+
 
 def frequencies(
     d_model: int, base: float = 10000.0, *, name: str = "d_model"
 ) -> Tensor:
     """Angular frequencies w_i = base^(-2i / d_model), i < d_model / 2: float64.
 
-    `name` is the argument named in the error for an odd or empty width.
+    `name` is the argument named in the error for an odd or empty width. The
+    base must exceed 1, so that the wavelengths grow from 2 pi to 2 pi * base.
     """
-    if d_model <= 0 or d_model % 2 != 0:
-        raise ValueError(f"{name}: expected a positive even width, got {d_model}")
+    d_model = check_int(name, d_model, low=2)
+    if d_model % 2 != 0:
+        raise ValueError(f"{name}: expected an even width, got {d_model}")
+    base = check_float("base", base, low=1.0, low_open=True)
     return base ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
 
 
@@ -40,8 +51,10 @@ def sinusoidal_encoding(
     PE[pos, 2i] = sin(pos * w_i), PE[pos, 2i + 1] = cos(pos * w_i), with
     w_i = base^(-2i / d_model). Computed in float64, returned in `dtype`.
     """
-    if max_len <= 0:
-        raise ValueError(f"max_len: expected a positive length, got {max_len}")
+    max_len = check_int("max_len", max_len, low=1)
+    check_float_dtype("dtype", dtype)
+    if device is not None:
+        device = check_device("device", device)
     angle = torch.arange(max_len, dtype=torch.float64)[:, None] * frequencies(
         d_model, base
     )  # (max_len, d_model / 2)
@@ -62,15 +75,18 @@ class SinusoidalPositionalEncoding(nn.Module):
         )
 
     def forward(self, length: int) -> Tensor:
-        check_length(length, self.max_len)
+        length = check_length(length, self.max_len)
         return self.pe[:length]  # (T, d_model)
 
 
-def check_length(length: int, max_len: int) -> None:
+def check_length(length: int, max_len: int) -> int:
+    """A number of positions the table holds: 1 to max_len."""
+    length = check_int("length", length)
     if not 0 < length <= max_len:
         raise ValueError(
-            f"sequence length: expected 1 to max_len={max_len} positions, got {length}"
+            f"length: expected 1 to max_len={max_len} positions, got {length}"
         )
+    return length
 
 
 class LearnedPositionalEncoding(nn.Module):
@@ -83,16 +99,13 @@ class LearnedPositionalEncoding(nn.Module):
 
     def __init__(self, max_len: int, d_model: int) -> None:
         super().__init__()
-        if max_len <= 0 or d_model <= 0:
-            raise ValueError(
-                "max_len, d_model: expected positive sizes, got "
-                f"{max_len} and {d_model}"
-            )
+        max_len = check_int("max_len", max_len, low=1)
+        d_model = check_int("d_model", d_model, low=1)
         self.max_len, self.d_model = max_len, d_model
         self.weight = nn.Parameter(torch.randn(max_len, d_model) * 2**-0.5)
 
     def forward(self, length: int) -> Tensor:
-        check_length(length, self.max_len)
+        length = check_length(length, self.max_len)
         return self.weight[:length]  # (T, d_model)
 
 
@@ -108,17 +121,13 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, d_head: int, base: float = 10000.0) -> None:
         super().__init__()
-        frequencies(d_head, base, name="d_head")  # checks the width
-        self.d_head, self.base = d_head, base
+        frequencies(d_head, base, name="d_head")  # checks the width and base
+        self.d_head, self.base = int(d_head), float(base)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        if x.dim() < 2 or x.size(-1) != self.d_head:
-            raise ValueError(
-                f"x: expected shape (..., T, d_head={self.d_head}), "
-                f"got {tuple(x.shape)}"
-            )
-        if offset < 0:
-            raise ValueError(f"offset: expected a position >= 0, got {offset}")
+        shape = f"(..., T, d_head={self.d_head})"
+        check_features("x", x, width=self.d_head, dims=None, shape=shape)
+        offset = check_int("offset", offset, low=0)
         T = x.size(-2)
         w = frequencies(self.d_head, self.base).to(x.device)  # (d_head / 2,)
         t = torch.arange(offset, offset + T, device=x.device, dtype=torch.float64)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from literate_transformer.checks import check_choice, check_ids, check_int, describe
+
 PAD, BOS, EOS = 0, 1, 2
 TASKS = ("copy", "reverse", "sort")
 
@@ -25,6 +27,16 @@ class Batch:
     src: Tensor
     tgt_in: Tensor
     tgt_out: Tensor
+
+    def __post_init__(self) -> None:
+        N = check_ids("src", self.src).size(0)
+        for name in ("tgt_in", "tgt_out"):
+            ids = check_ids(name, getattr(self, name))
+            if ids.size(0) != N or ids.shape != self.tgt_in.shape:
+                raise ValueError(
+                    f"{name}: expected shape (N={N}, T) like tgt_in, got "
+                    f"{tuple(ids.shape)}"
+                )
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
@@ -47,16 +59,14 @@ class SyntheticTask:
     max_len: int = 10
 
     def __post_init__(self) -> None:
-        if self.name not in TASKS:
-            raise ValueError(f"name: expected one of {TASKS}, got {self.name!r}")
-        if not 1 <= self.min_len <= self.max_len:
+        check_choice("name", self.name, TASKS)
+        check_int("num_symbols", self.num_symbols, low=1)
+        check_int("min_len", self.min_len, low=1)
+        check_int("max_len", self.max_len, low=1)
+        if self.min_len > self.max_len:
             raise ValueError(
                 "min_len, max_len: expected 1 <= min_len <= max_len, got "
                 f"{self.min_len} and {self.max_len}"
-            )
-        if self.num_symbols < 1:
-            raise ValueError(
-                f"num_symbols: expected at least 1, got {self.num_symbols}"
             )
 
     @property
@@ -72,8 +82,11 @@ class SyntheticTask:
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """A batch of `batch_size` random examples, right-padded."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size: expected at least 1, got {batch_size}")
+        batch_size = check_int("batch_size", batch_size, low=1)
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"generator: expected a torch.Generator, got {describe(generator)}"
+            )
         lengths = torch.randint(
             self.min_len, self.max_len + 1, (batch_size,), generator=generator
         )

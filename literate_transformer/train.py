@@ -21,12 +21,24 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from literate_transformer.checks import (
+    check_bool,
+    check_device,
+    check_float,
+    check_int,
+    check_probability,
+    describe,
+)
+from literate_transformer.model import Transformer
 from literate_transformer.tasks import PAD, Batch, SyntheticTask
 
 
 def warmup_lr(step: int, *, d_model: int, warmup: int, factor: float = 1.0) -> float:
     """factor * d_model^-0.5 * min(step^-0.5, step * warmup^-1.5), step >= 1."""
-    step = max(step, 1)
+    step = check_int("step", step, low=1)
+    check_int("d_model", d_model, low=1)
+    check_int("warmup", warmup, low=1)
+    check_float("factor", factor, low=0.0, low_open=True)
     return factor * d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
 
 
@@ -42,13 +54,25 @@ class History:
     sequence_accuracy: list[float] = field(default_factory=list)
     pool_token_accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    complete: bool = True  # False: stopped early (Ctrl-C), see TrainingInterrupted
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `train`: still a KeyboardInterrupt, carrying the History
+    of the steps done so far (history.complete is False)."""
+
+    def __init__(self, history: History) -> None:
+        super().__init__(f"training interrupted after {len(history.step)} steps")
+        self.history = history
+
+
 def accuracy(model: nn.Module, batch: Batch) -> tuple[float, float]:
     """Token and sequence accuracy with teacher forcing, padding excluded."""
+    if not isinstance(batch, Batch):
+        raise TypeError(f"batch: expected a Batch, got {describe(batch)}")
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -85,19 +109,24 @@ def train(
     `pool`, batches are drawn from that fixed set of examples instead of fresh
     ones, and the token accuracy on the pool is recorded too (overfitting).
     """
-    if steps < 1 or batch_size < 1 or warmup < 1 or eval_every < 1:
-        raise ValueError(
-            "steps, batch_size, warmup, eval_every: expected positive integers, got "
-            f"{steps}, {batch_size}, {warmup}, {eval_every}"
-        )
-    if task.max_len + 1 > model.max_len:
-        raise ValueError(
-            f"task: targets need {task.max_len + 1} positions (max_len + end "
-            f"token), but the model has max_len={model.max_len}"
-        )
+    check_run(model, task, pool)
+    for name, value in dict(
+        steps=steps,
+        batch_size=batch_size,
+        warmup=warmup,
+        eval_every=eval_every,
+        eval_size=eval_size,
+    ).items():
+        check_int(name, value, low=1)
+    check_int("seed", seed, low=0)
+    check_float("lr_factor", lr_factor, low=0.0, low_open=True)
+    check_probability("label_smoothing", label_smoothing)
+    if clip_norm is not None:
+        check_float("clip_norm", clip_norm, low=0.0, low_open=True)
+    check_bool("progress", progress)
+    device = check_device("device", device)
     distributed = dist.is_available() and dist.is_initialized()
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    device = torch.device(device)
     model.to(device).train()
     net: nn.Module = model
     if world > 1:
@@ -114,47 +143,82 @@ def train(
     start = time.perf_counter()
     if pool is not None:
         pool = pool.to(device)
-    for step in range(1, steps + 1):
-        if pool is None:
-            batch = task.sample(batch_size, data).to(device)
-        else:
-            index = torch.randint(0, len(pool.src), (batch_size,), generator=data)
-            batch = pool.subset(index.to(device))
-        lr = warmup_lr(step, d_model=d_model, warmup=warmup, factor=lr_factor)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        logits = net(batch.src, batch.tgt_in)  # (N, T, vocab)
-        loss = F.cross_entropy(
-            logits.flatten(0, 1),
-            batch.tgt_out.flatten(),
-            ignore_index=PAD,
-            label_smoothing=label_smoothing,
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-        optimizer.step()
-        logged = loss.detach()
-        if world > 1:
-            dist.all_reduce(logged)  # the sum over processes
-            logged /= world
-        history.step.append(step)
-        history.loss.append(logged.item())
-        history.lr.append(lr)
-        if step % eval_every == 0 or step == steps:
-            token, sequence = accuracy(model, held_out)
-            history.eval_step.append(step)
-            history.token_accuracy.append(token)
-            history.sequence_accuracy.append(sequence)
-            if pool is not None:
-                history.pool_token_accuracy.append(accuracy(model, pool)[0])
+    try:
+        for step in range(1, steps + 1):
+            if pool is None:
+                batch = task.sample(batch_size, data).to(device)
+            else:
+                index = torch.randint(0, len(pool.src), (batch_size,), generator=data)
+                batch = pool.subset(index.to(device))
+            lr = warmup_lr(step, d_model=d_model, warmup=warmup, factor=lr_factor)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            logits = net(batch.src, batch.tgt_in)  # (N, T, vocab)
+            loss = F.cross_entropy(
+                logits.flatten(0, 1),
+                batch.tgt_out.flatten(),
+                ignore_index=PAD,
+                label_smoothing=label_smoothing,
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+            optimizer.step()
+            logged = loss.detach()
+            if world > 1:
+                dist.all_reduce(logged)  # the sum over processes
+                logged /= world
+            history.step.append(step)
+            history.loss.append(logged.item())
+            history.lr.append(lr)
+            if step % eval_every == 0 or step == steps:
+                token, sequence = accuracy(model, held_out)
+                history.eval_step.append(step)
+                history.token_accuracy.append(token)
+                history.sequence_accuracy.append(sequence)
+                if pool is not None:
+                    history.pool_token_accuracy.append(accuracy(model, pool)[0])
+            if progress and rank == 0:
+                show_progress(step, steps, history)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: hand over what was done
+        history.complete = False
+        history.seconds = time.perf_counter() - start
         if progress and rank == 0:
-            show_progress(step, steps, history)
+            print(file=sys.stderr)
+        raise TrainingInterrupted(history) from interrupt
     history.seconds = time.perf_counter() - start
     if progress and rank == 0:
         print(file=sys.stderr)
     return history
+
+
+def check_run(model: object, task: object, pool: object) -> None:
+    """A Transformer that fits the task: its padding id, vocabulary, length."""
+    if not isinstance(model, Transformer):
+        raise TypeError(f"model: expected a Transformer, got {describe(model)}")
+    if not isinstance(task, SyntheticTask):
+        raise TypeError(f"task: expected a SyntheticTask, got {describe(task)}")
+    if pool is not None and not isinstance(pool, Batch):
+        raise TypeError(f"pool: expected None or a Batch, got {describe(pool)}")
+    if model.pad_id != PAD:
+        raise ValueError(
+            f"model: expected pad_id={PAD}, the tasks' padding id, got "
+            f"pad_id={model.pad_id}"
+        )
+    vocab = min(model.encoder.embedding.vocab_size, model.decoder.embedding.vocab_size)
+    if task.vocab_size > vocab:
+        raise ValueError(
+            f"model, task: expected vocabularies of at least {task.vocab_size} "
+            "ids (the task's), got a model with "
+            f"{model.encoder.embedding.vocab_size} and "
+            f"{model.decoder.embedding.vocab_size}"
+        )
+    if task.max_len + 1 > model.max_len:
+        raise ValueError(
+            f"model, task: expected a model of max_len >= {task.max_len + 1} "
+            f"(the task's targets and their end token), got max_len={model.max_len}"
+        )
 
 
 def show_progress(step: int, steps: int, history: History) -> None:

@@ -27,17 +27,17 @@ def test_padding_mask_is_true_exactly_at_real_tokens(device):
     [
         (
             torch.zeros(4, dtype=torch.long),
-            r"expected token ids of shape \(N, T\), got \(4,\)",
+            r"tokens: expected token ids of shape \(N, T\).*got shape \(4,\)",
         ),
-        (torch.zeros(2, 3), "expected integer token ids, got torch.float32"),
+        (torch.zeros(2, 3), "expected integer token ids .*got a torch.float32"),
         (
             torch.zeros(2, 3, dtype=torch.bool),
-            "expected integer token ids, got torch.bool",
+            "expected integer token ids .*got a torch.bool",
         ),
     ],
 )
 def test_padding_mask_rejects_bad_tokens(tokens, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((TypeError, ValueError), match=message):
         padding_mask(tokens)
 
 
@@ -51,7 +51,7 @@ def test_causal_mask_lets_query_i_see_keys_up_to_i(size, device):
 
 
 def test_causal_mask_rejects_an_empty_size():
-    with pytest.raises(ValueError, match="expected a positive length, got 0"):
+    with pytest.raises(ValueError, match="size: expected an integer >= 1, got 0"):
         causal_mask(0)
 
 
@@ -73,18 +73,21 @@ def test_attention_mask_broadcasts_padding_and_causal_masks(device):
     [
         (
             {"key_padding": torch.ones(2, 3)},
-            r"expected a bool tensor of shape \(N, T_k\), got torch.float32",
+            r"expected a bool tensor of shape \(N, T_k\).*got a torch.float32",
         ),
-        ({"key_padding": torch.ones(3, dtype=torch.bool)}, r"got torch.bool \(3,\)"),
+        (
+            {"key_padding": torch.ones(3, dtype=torch.bool)},
+            r"shape \(N, T_k\), got \(3,\)",
+        ),
         (
             {"key_padding": torch.ones(2, 3, dtype=torch.bool), "size": 4},
             "expected T_k = 3",
         ),
-        ({"causal": True}, "needs size=T"),
+        ({"causal": True}, "size: expected size=T for a causal mask without"),
     ],
 )
 def test_attention_mask_rejects_bad_input(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((TypeError, ValueError), match=message):
         attention_mask(**kwargs)
 
 

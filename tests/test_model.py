@@ -15,7 +15,7 @@ from literate_transformer.layers import (
 from literate_transformer.masks import attention_mask, causal_mask, padding_mask
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import BOS, EOS, PAD, SyntheticTask
-from literate_transformer.train import train, warmup_lr
+from literate_transformer.train import TrainingInterrupted, train, warmup_lr
 
 SRC = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]])
 TGT = torch.tensor([[1, 7, 6, 5, 0, 0], [1, 12, 11, 10, 9, 8]])
@@ -182,7 +182,7 @@ def test_greedy_decode_ends_rows_at_the_end_token_and_never_predicts_padding():
             r"bos_id: expected an id in \[0, 20\) other than the padding id 0",
         ),
         ({"eos_id": 20}, r"eos_id: expected an id in \[0, 20\).*got 20"),
-        ({"max_len": 17}, "max_len: expected 1 to 16 tokens, got 17"),
+        ({"max_len": 17}, r"max_len: expected an integer in \[1, 16\], got 17"),
     ],
 )
 def test_greedy_decode_refuses_bad_ids_and_lengths(kwargs, message):
@@ -243,7 +243,10 @@ def test_warmup_schedule_rises_then_decays():
             lambda: Transformer(20, 20, combine="concat"),
             "use tie_embeddings=False with concat",
         ),
-        (lambda: Transformer(20, 20, pad_id=20), r"expected 0 <= pad_id < 20, got 20"),
+        (
+            lambda: Transformer(20, 20, pad_id=20),
+            r"pad_id: expected an integer in \[0, 19\], got 20",
+        ),
         (lambda: SyntheticTask("rotate"), "expected one of .*got 'rotate'"),
         (
             lambda: SyntheticTask(min_len=5, max_len=3),
@@ -251,7 +254,7 @@ def test_warmup_schedule_rises_then_decays():
         ),
         (
             lambda: SyntheticTask().sample(0, torch.Generator()),
-            "batch_size: expected at least 1",
+            "batch_size: expected an integer >= 1, got 0",
         ),
     ],
 )
@@ -262,17 +265,19 @@ def test_bad_configuration_is_refused(make, message):
 
 def test_bad_batches_are_refused():
     model = small_model()
-    with pytest.raises(ValueError, match="expected at least one sequence, got N = 0"):
+    with pytest.raises(
+        ValueError, match=r"src: expected .*N, T >= 1, got shape \(0, 5\)"
+    ):
         model(SRC[:0], TGT[:0])
     with pytest.raises(ValueError, match=r"same N, got \(2, 5\) and \(1, 6\)"):
         model(SRC, TGT[:1])
     with pytest.raises(
-        ValueError, match=r"expected ids in \[0, 20\), got ids from 14 to 26"
+        ValueError, match=r"tgt: expected ids in \[0, 20\), got ids from 14 to 26"
     ):
         model(SRC, TGT + 14)
-    with pytest.raises(ValueError, match="steps, batch_size, warmup, eval_every"):
+    with pytest.raises(ValueError, match="steps: expected an integer >= 1, got 0"):
         train(model, SyntheticTask(), steps=0, progress=False)
-    with pytest.raises(ValueError, match=r"targets need 21 positions.*max_len=16"):
+    with pytest.raises(ValueError, match=r"max_len >= 21 .*got max_len=16"):
         train(model, SyntheticTask(max_len=20), steps=1, progress=False)
 
 
@@ -346,3 +351,54 @@ def test_load_torch_attention_gives_the_same_attention_as_pytorch():
     assert torch.allclose(got, expected, atol=1e-6)
     with pytest.raises(ValueError, match="expected packed attention of width 16"):
         load_torch_attention(ours, torch.nn.MultiheadAttention(8, 2))
+
+
+class StopAfter(SyntheticTask):
+    """A task that raises KeyboardInterrupt (as Ctrl-C does) on its nth batch."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__("copy", 6, 1, 6)
+        object.__setattr__(self, "calls", calls)
+
+    def sample(self, batch_size, generator):
+        if batch_size == 8:  # a training batch, not the held-out one
+            object.__setattr__(self, "calls", self.calls - 1)
+            if self.calls < 0:
+                raise KeyboardInterrupt
+        return super().sample(batch_size, generator)
+
+
+def test_ctrl_c_raises_a_keyboard_interrupt_that_carries_the_history():
+    model = small_model()
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(model, StopAfter(3), steps=50, batch_size=8, eval_every=2, progress=False)
+    assert isinstance(stopped.value, KeyboardInterrupt)
+    history = stopped.value.history
+    assert history.step == [1, 2, 3] and len(history.loss) == 3
+    assert history.eval_step == [2] and not history.complete
+    assert history.to_dict()["complete"] is False
+
+
+@pytest.mark.parametrize(("tie", "share"), [(True, False), (True, True)])
+def test_a_tied_model_refuses_an_untied_state_dict_and_keeps_its_tie(tie, share):
+    tied = small_model(tie_embeddings=tie, share_vocab=share)
+    untied = small_model(tie_embeddings=False).state_dict()
+    with pytest.raises(ValueError, match="state_dict: expected one matrix"):
+        tied.load_state_dict(untied)
+    for assign in (False, True):
+        other = small_model(tie_embeddings=tie, share_vocab=share).state_dict()
+        tied.load_state_dict(other, assign=assign)
+        shared = tied.decoder.embedding.token.weight
+        assert tied.decoder.output.weight is shared
+        assert (tied.encoder.embedding.token.weight is shared) == share
+        assert torch.equal(shared, other["decoder.embedding.token.weight"])
+
+
+def test_an_untied_model_loads_a_tied_models_weights():
+    untied = small_model(tie_embeddings=False)
+    tied = small_model().state_dict()
+    untied.load_state_dict(tied)
+    assert torch.equal(
+        untied.decoder.output.weight, untied.decoder.embedding.token.weight
+    )
+    assert untied.decoder.output.weight is not untied.decoder.embedding.token.weight

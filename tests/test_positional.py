@@ -86,20 +86,28 @@ def test_learned_positions_are_trained_and_bounded(device):
     "make", [SinusoidalPositionalEncoding, LearnedPositionalEncoding]
 )
 def test_a_sequence_longer_than_max_len_is_refused(make):
-    with pytest.raises(ValueError, match="expected 1 to max_len=16 positions, got 17"):
+    with pytest.raises(
+        ValueError, match="length: expected 1 to max_len=16 positions, got 17"
+    ):
         make(16, 8)(17)
 
 
-@pytest.mark.parametrize("d_model", [0, 3, 17, -2])
-def test_an_odd_or_empty_width_is_refused(d_model):
-    with pytest.raises(
-        ValueError, match=f"expected a positive even width, got {d_model}"
-    ):
+@pytest.mark.parametrize(
+    ("d_model", "message"),
+    [
+        (0, "expected an integer >= 2, got 0"),
+        (-2, "expected an integer >= 2, got -2"),
+        (3, "expected an even width, got 3"),
+        (17, "expected an even width, got 17"),
+    ],
+)
+def test_an_odd_or_empty_width_is_refused(d_model, message):
+    with pytest.raises(ValueError, match=f"d_model: {message}"):
         sinusoidal_encoding(10, d_model)
 
 
 def test_an_empty_table_is_refused():
-    with pytest.raises(ValueError, match="max_len: expected a positive length, got 0"):
+    with pytest.raises(ValueError, match="max_len: expected an integer >= 1, got 0"):
         sinusoidal_encoding(0, 8)
 
 
@@ -129,14 +137,12 @@ def test_rotary_offset_continues_the_positions(device):
 def test_rotary_refuses_bad_input():
     rope = RotaryEmbedding(8)
     with pytest.raises(
-        ValueError, match=r"expected shape \(..., T, d_head=8\), got \(4, 6\)"
+        ValueError, match=r"x: expected shape \(..., T, d_head=8\), got \(4, 6\)"
     ):
         rope(torch.zeros(4, 6))
-    with pytest.raises(ValueError, match="offset: expected a position >= 0, got -1"):
+    with pytest.raises(ValueError, match="offset: expected an integer >= 0, got -1"):
         rope(torch.zeros(10, 8), offset=-1)
-    with pytest.raises(
-        ValueError, match="d_head: expected a positive even width, got 7"
-    ):
+    with pytest.raises(ValueError, match="d_head: expected an even width, got 7"):
         RotaryEmbedding(7)
 
 
