@@ -13,15 +13,31 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from literate_transformer.experiments import cli
+from literate_transformer.experiments.cli import (
+    POSITIVE,
+    POSITIVE_INT,
+    PROBABILITY,
+    SEED,
+    device,
+    output_file,
+)
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import TASKS, SyntheticTask
-from literate_transformer.train import train
+from literate_transformer.train import History, TrainingInterrupted, train
+
+# The flag of each argument that the task or the model checks.
+TRAIN_FLAGS = {
+    "num_symbols": "--symbols",
+    "min_len": "--min-len",
+    "max_len": "--max-len",
+    "d_model": "--d-model",
+    "num_heads": "--heads",
+}
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -30,39 +46,31 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="train the Transformer on a synthetic task",
         description="Train the encoder-decoder Transformer on a synthetic task.",
     )
-    parser.add_argument("--task", choices=TASKS, default="reverse")
-    parser.add_argument("--symbols", type=int, default=10, help="alphabet size")
-    parser.add_argument("--min-len", type=int, default=1)
-    parser.add_argument("--max-len", type=int, default=10)
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--d-model", type=int, default=64)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--layers", type=int, default=2, help="in each stack")
-    parser.add_argument("--d-ff", type=int, default=128)
-    parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--norm-first", action="store_true", help="pre-LN")
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--lr-factor", type=float, default=0.2)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
-    default_device = "cuda" if torch.cuda.is_available() else "cpu"
-    parser.add_argument("--device", default=default_device)
-    parser.add_argument("--json", type=Path, help="write the history here")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run_train)
+    add = parser.add_argument
+    add("--task", choices=TASKS, default="reverse")
+    add("--symbols", type=POSITIVE_INT, default=10, help="alphabet size")
+    add("--min-len", type=POSITIVE_INT, default=1)
+    add("--max-len", type=POSITIVE_INT, default=10)
+    add("--steps", type=POSITIVE_INT, default=500)
+    add("--batch-size", type=POSITIVE_INT, default=64)
+    add("--seed", type=SEED, default=0)
+    add("--d-model", type=POSITIVE_INT, default=64)
+    add("--heads", type=POSITIVE_INT, default=4)
+    add("--layers", type=POSITIVE_INT, default=2, help="in each stack")
+    add("--d-ff", type=POSITIVE_INT, default=128)
+    add("--dropout", type=PROBABILITY, default=0.0)
+    add("--norm-first", action="store_true", help="pre-LN")
+    add("--warmup", type=POSITIVE_INT, default=100)
+    add("--lr-factor", type=POSITIVE, default=0.2)
+    add("--label-smoothing", type=PROBABILITY, default=0.0)
+    add("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu")
+    add("--json", type=output_file, help="write the history here")
+    add("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run_train, parser=parser)
 
 
-def run_train(args: argparse.Namespace) -> int:
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device: cuda asked for, but no CUDA device is available")
-    if distributed:
-        if device.type == "cuda":  # one GPU per process, as torchrun numbers them
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+def build(args: argparse.Namespace) -> tuple[SyntheticTask, Transformer]:
+    """The task and the model the options describe; errors name the flags."""
     try:
         task = SyntheticTask(args.task, args.symbols, args.min_len, args.max_len)
         torch.manual_seed(args.seed)
@@ -79,6 +87,24 @@ def run_train(args: argparse.Namespace) -> int:
             max_len=args.max_len + 1,  # the target and its end token
             share_vocab=True,
         )
+    except (TypeError, ValueError) as error:
+        names, _, rest = str(error).partition(": ")
+        flags = ", ".join(TRAIN_FLAGS.get(n, n) for n in names.split(", "))
+        args.parser.error(f"{flags}: {rest}")
+    return task, model
+
+
+def run_train(args: argparse.Namespace) -> int:
+    task, model = build(args)  # before any process group or training
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = torch.device(args.device)
+    if distributed:
+        if device.type == "cuda":  # one GPU per process, as torchrun numbers them
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    first = not distributed or dist.get_rank() == 0
+    try:
         history = train(
             model,
             task,
@@ -91,19 +117,30 @@ def run_train(args: argparse.Namespace) -> int:
             device=device,
             progress=not args.quiet,
         )
-        if not distributed or dist.get_rank() == 0:
-            print(
-                f"{args.task}: {args.steps} steps in {history.seconds:.1f} s, "
-                f"loss {history.loss[-1]:.4f}, token accuracy "
-                f"{history.token_accuracy[-1]:.4f}, sequence accuracy "
-                f"{history.sequence_accuracy[-1]:.4f}"
-            )
-            if args.json:
-                args.json.write_text(json.dumps(history.to_dict(), indent=1) + "\n")
+    except TrainingInterrupted as stop:
+        if first:
+            save(args, stop.history)
+            steps = len(stop.history.step)
+            print(f"interrupted after {steps} of {args.steps} steps", file=sys.stderr)
+        return 130
     finally:
         if distributed:
             dist.destroy_process_group()
+    if first:
+        print(
+            f"{args.task}: {args.steps} steps in {history.seconds:.1f} s, "
+            f"loss {history.loss[-1]:.4f}, token accuracy "
+            f"{history.token_accuracy[-1]:.4f}, sequence accuracy "
+            f"{history.sequence_accuracy[-1]:.4f}"
+        )
+        save(args, history)
     return 0
+
+
+def save(args: argparse.Namespace, history: History) -> None:
+    """The history as JSON at --json, if given; `complete` says if it ended."""
+    if args.json:
+        args.json.write_text(json.dumps(history.to_dict(), indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,11 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    try:
-        return args.run(args)
-    except ValueError as error:  # bad options: say which, without a traceback
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,89 @@ def test_a_chapter_cannot_write_outside_the_package(repo: Path):
     done = tangle(repo)
     assert done.returncode == 1
     assert "outside literate_transformer/" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "literate_transformer/../../{name}",
+        "literate_transformer/../{name}",
+        "/tmp/{name}",
+        "'literate_transformer/../../{name}'",
+    ],
+)
+@pytest.mark.parametrize("mode", [["--check"], []])
+def test_a_block_that_climbs_out_of_the_package_writes_nothing(
+    repo: Path, target: str, mode: list[str]
+):
+    name = f"escaped-{uuid.uuid4().hex}.py"
+    path = target.format(name=name)
+    add_block(repo / "docs" / "literate.md", f".python file={path}", "X = 1")
+    before = sorted(repo.rglob("*"))
+    done = tangle(repo, *mode)
+    assert done.returncode == 1, done.stdout
+    assert "outside literate_transformer/" in done.stderr, done.stderr
+    assert "nothing was written" in done.stderr, done.stderr
+    # Not next to the repository, not in the temporary folders, not in it.
+    for folder in (repo, repo.parent, Path(tempfile.gettempdir())):
+        assert not list(folder.rglob(name)), folder
+    assert sorted(repo.rglob("*")) == before
+
+
+def test_a_crlf_package_file_fails_the_check_and_tangling_repairs_it(repo: Path):
+    init = repo / INIT
+    init.write_bytes(init.read_bytes().replace(b"\n", b"\r\n"))
+    done = tangle(repo, "--check")
+    assert done.returncode == 1, done.stdout
+    assert f"{INIT}: CRLF line endings" in done.stderr, done.stderr
+    assert tangle(repo).returncode == 0
+    assert b"\r" not in init.read_bytes()
+    assert tangle(repo, "--check").returncode == 0
+
+
+def test_a_crlf_chapter_fails_with_a_clear_message(repo: Path):
+    chapter = repo / "docs" / "literate.md"
+    chapter.write_bytes(chapter.read_bytes().replace(b"\n", b"\r\n"))
+    done = tangle(repo, "--check")
+    assert done.returncode == 1, done.stdout
+    assert "docs/literate.md: CRLF line endings" in done.stderr, done.stderr
+
+
+def test_a_fence_left_open_at_the_end_of_a_chapter_fails(repo: Path):
+    chapter = repo / "docs" / "literate.md"
+    lines = chapter.read_text().count("\n")
+    with chapter.open("a", encoding="utf-8") as out:
+        out.write("\n``` {.python file=literate_transformer/__init__.py}\nX = 1\n")
+    done = tangle(repo, "--check")
+    assert done.returncode == 1, done.stdout
+    opened = lines + 2  # the blank line, then the fence
+    assert f"docs/literate.md:{opened}: the code fence ``` opened here" in (
+        done.stderr
+    ), done.stderr
+
+
+def test_a_module_named_error_is_not_an_error_of_entangled(repo: Path):
+    add_block(
+        repo / "docs" / "literate.md",
+        ".python file=literate_transformer/error.py",
+        '"""A module whose name Entangled logs at level INFO."""\n\nWARNING = 1',
+    )
+    done = tangle(repo)
+    assert done.returncode == 0, done.stderr
+    assert (repo / "literate_transformer" / "error.py").is_file()
+    assert tangle(repo, "--check").returncode == 0
+
+
+def test_a_deleted_package_is_reported_missing_and_regenerated(repo: Path):
+    shutil.rmtree(repo / "literate_transformer")
+    check = tangle(repo, "--check")
+    assert check.returncode == 1
+    assert f"{INIT}: missing" in check.stderr, check.stderr
+    assert "literate_transformer/py.typed: missing" in check.stderr, check.stderr
+    assert "I001" not in check.stderr and "ruff" not in check.stderr, check.stderr
+    assert tangle(repo).returncode == 0
+    assert tangle(repo, "--check").returncode == 0
+    for path in (ROOT / "literate_transformer").rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            copy = repo / path.relative_to(ROOT)
+            assert copy.read_bytes() == path.read_bytes(), path

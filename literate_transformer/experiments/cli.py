@@ -14,9 +14,16 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from literate_transformer.checks import (
+    check_device,
+    check_float,
+    check_int,
+    check_probability,
+)
 from literate_transformer.experiments.common import spread
 from literate_transformer.experiments.dropout import (
     METHODS,
@@ -42,6 +49,62 @@ from literate_transformer.tasks import TASKS
 Commands = argparse._SubParsersAction
 
 
+def option(parse: type, check: Callable[..., Any], **bounds: Any) -> Callable:
+    """An argparse `type` that parses a flag's text and checks the value with
+    one of the package's checks; argparse then names the flag in the error."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            kind = "an integer" if parse is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        try:
+            return check("value", value, **bounds)
+        except (TypeError, ValueError) as error:  # "value: expected ..., got ..."
+            raise argparse.ArgumentTypeError(str(error).split(": ", 1)[1]) from None
+
+    return convert
+
+
+POSITIVE_INT = option(int, check_int, low=1)
+SEED = option(int, check_int, low=0)
+PROBABILITY = option(float, check_probability)
+POSITIVE = option(float, check_float, low=0.0, low_open=True)
+
+
+def device(text: str) -> str:
+    """A device this machine has: `--device tpu` is refused at once."""
+    try:
+        check_device("value", text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).split(": ", 1)[1]) from None
+    return text
+
+
+def output_file(text: str) -> Path:
+    """A file that can be written: tried now, not after the run."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file, got the folder {text!r}")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"expected a file in an existing folder, got {text!r} "
+            f"({str(path.parent)!r} is not a folder)"
+        )
+    existed = path.exists()
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected a writable file, got {text!r} ({error.strerror})"
+        ) from None
+    if not existed:
+        path.unlink()  # tried, not kept: the run writes it at the end
+    return path
+
+
 def add_experiments_parser(commands: Commands) -> None:
     parser = commands.add_parser(
         "experiments",
@@ -56,15 +119,15 @@ def add_experiments_parser(commands: Commands) -> None:
         help="re-run one seed of each and compare it with its record",
     )
     parser.add_argument("--list", action="store_true", help="list the experiments")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=POSITIVE_INT, default=os.cpu_count() or 1)
     parser.add_argument("--folder", type=Path, default=Path("docs/records"))
-    parser.set_defaults(run=run_experiments)
+    parser.set_defaults(run=run_experiments, parser=parser)
 
 
 def run_experiments(args: argparse.Namespace) -> int:
     unknown = [name for name in args.names if name not in EXPERIMENTS]
     if unknown:
-        raise ValueError(f"NAME: expected some of {list(EXPERIMENTS)}, got {unknown}")
+        args.parser.error(f"NAME: expected some of {list(EXPERIMENTS)}, got {unknown}")
     chosen = [EXPERIMENTS[name] for name in args.names or EXPERIMENTS]
     if args.list:
         for e in chosen:
@@ -88,9 +151,9 @@ def run_experiments(args: argparse.Namespace) -> int:
 
 def add_run_options(parser: argparse.ArgumentParser, steps: int) -> None:
     """The options every experiment sub-command shares."""
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--steps", type=int, default=steps)
-    parser.add_argument("--json", type=Path, help="write every row here")
+    parser.add_argument("--seeds", nargs="+", type=SEED, default=[0])
+    parser.add_argument("--steps", type=POSITIVE_INT, default=steps)
+    parser.add_argument("--json", type=output_file, help="write every row here")
 
 
 def finish(args: argparse.Namespace, rows: list[dict[str, Any]], text: str) -> int:
@@ -194,7 +257,9 @@ def add_dropout_parser(commands: Commands) -> None:
         description="Train on a small fixed pool with each kind and rate of dropout.",
     )
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=["sum"])
-    parser.add_argument("--rates", nargs="+", type=float, default=[0.0, 0.1, 0.3, 0.5])
+    parser.add_argument(
+        "--rates", nargs="+", type=PROBABILITY, default=[0.0, 0.1, 0.3, 0.5]
+    )
     add_run_options(parser, steps=600)
     parser.set_defaults(run=run_dropout)
 

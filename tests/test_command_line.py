@@ -1,0 +1,148 @@
+"""The command line checks every option before it runs anything.
+
+A bad value exits with argparse's status 2 and a message that names the flag;
+nothing is trained first. Ctrl-C during training writes what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import literate_transformer.__main__ as command_line
+from literate_transformer.__main__ import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BAD_TRAIN_FLAGS = [
+    (["--heads", "0"], "--heads: expected an integer >= 1, got 0"),
+    (["--heads", "two"], "--heads: expected an integer, got 'two'"),
+    (["--heads", "5"], "--d-model, --heads: expected d_model divisible"),
+    (["--d-model", "1.5"], "--d-model: expected an integer, got '1.5'"),
+    (["--symbols", "0"], "--symbols: expected an integer >= 1"),
+    (["--min-len", "5", "--max-len", "3"], "--min-len, --max-len: expected"),
+    (["--steps", "-3"], "--steps: expected an integer >= 1, got -3"),
+    (["--batch-size", "0"], "--batch-size: expected an integer >= 1"),
+    (["--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
+    (["--layers", "0"], "--layers: expected an integer >= 1"),
+    (["--d-ff", "0"], "--d-ff: expected an integer >= 1"),
+    (["--warmup", "0"], "--warmup: expected an integer >= 1"),
+    (["--dropout", "1"], "--dropout: expected a finite number in [0, 1)"),
+    (["--dropout", "nan"], "--dropout: expected a finite number"),
+    (["--lr-factor", "-1"], "--lr-factor: expected a finite number > 0, got -1"),
+    (["--lr-factor", "0"], "--lr-factor: expected a finite number > 0, got 0"),
+    (["--label-smoothing", "2"], "--label-smoothing: expected a finite number"),
+    (["--device", "tpu"], "--device: expected a device such as 'cpu'"),
+    (["--task", "rotate"], "--task: invalid choice: 'rotate'"),
+    (["--json", "no/such/folder/h.json"], "--json: expected a file in an existing"),
+    (["--json", "."], "--json: expected a file, got the folder '.'"),
+]
+if not torch.cuda.is_available():
+    BAD_TRAIN_FLAGS.append((["--device", "cuda"], "--device: expected a device"))
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """main(argv)'s exit status and standard error."""
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "message"), BAD_TRAIN_FLAGS)
+def test_a_bad_train_option_exits_2_naming_the_flag_before_training(
+    flags, message, capsys, monkeypatch
+):
+    trained = []
+    monkeypatch.setattr(command_line, "train", lambda *a, **k: trained.append(1))
+    status, err = run_main(["train", "--steps", "100000", *flags], capsys)
+    assert status == 2, err
+    assert message in err, err
+    assert "usage:" in err and "Traceback" not in err, err
+    assert not trained, "training started before the options were checked"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["experiments", "sizes"], "NAME: expected some of"),
+        (["experiments", "--jobs", "0"], "--jobs: expected an integer >= 1"),
+        (["positions", "--seeds", "1", "-2"], "--seeds: expected an integer >= 0"),
+        (["positions", "--steps", "0"], "--steps: expected an integer >= 1"),
+        (["positions", "--variants", "sum"], "--variants: invalid choice"),
+        (["energy", "--json", "no/such/x.json"], "--json: expected a file in"),
+        (["lengths", "--steps", "ten"], "--steps: expected an integer, got 'ten'"),
+        (["dropout", "--rates", "0.1", "1.5"], "--rates: expected a finite number"),
+        (["dropout", "--methods", "all"], "--methods: invalid choice"),
+    ],
+)
+def test_a_bad_experiment_option_exits_2_naming_the_flag(argv, message, capsys):
+    status, err = run_main(argv, capsys)
+    assert status == 2 and message in err, err
+
+
+def test_a_writable_json_path_is_tried_but_not_left_behind(tmp_path, capsys):
+    out = tmp_path / "history.json"
+    status, err = run_main(
+        ["train", "--task", "copy", "--steps", "2", "--quiet", "--json", str(out)],
+        capsys,
+    )
+    assert status == 0, err
+    assert json.loads(out.read_text())["complete"] is True
+
+
+def test_a_read_only_json_file_is_refused(tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes read-only files: the refusal cannot be seen")
+    out = tmp_path / "history.json"
+    out.write_text("{}")
+    out.chmod(0o444)
+    status, err = run_main(["train", "--json", str(out)], capsys)
+    assert status == 2 and "--json: expected a writable file" in err, err
+
+
+def test_ctrl_c_writes_the_history_so_far_marked_incomplete(tmp_path):
+    out = tmp_path / "history.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "literate_transformer",
+            "train",
+            "--task",
+            "copy",
+            "--steps",
+            "100000",
+            "--d-model",
+            "16",
+            "--d-ff",
+            "32",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    shown = ""
+    while shown.count("/100000") < 3:  # the progress bar: a few steps are done
+        character = process.stderr.read(1)
+        assert character, f"the run ended early: {shown}"
+        shown += character
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == 130, rest
+    assert "interrupted after" in rest and "Traceback" not in rest, rest
+    history = json.loads(out.read_text())
+    assert history["complete"] is False
+    assert 3 <= len(history["step"]) < 100000, len(history["step"])
+    assert len(history["loss"]) == len(history["step"])
