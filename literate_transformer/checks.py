@@ -54,13 +54,17 @@ def bounds(
     high_open: bool = False,
 ) -> str:
     """'>= 1', '< 1', 'in [0, 1)' and so on, for the messages."""
+
+    def show(x: float) -> str:  # 1000000 stays 1000000, 1.0 becomes 1
+        return str(x) if isinstance(x, int) else f"{x:g}"
+
     if low is not None and high is not None:
         left, right = "(" if low_open else "[", ")" if high_open else "]"
-        return f"in {left}{low:g}, {high:g}{right}"
+        return f"in {left}{show(low)}, {show(high)}{right}"
     if low is not None:
-        return f"{'>' if low_open else '>='} {low:g}"
+        return f"{'>' if low_open else '>='} {show(low)}"
     if high is not None:
-        return f"{'<' if high_open else '<='} {high:g}"
+        return f"{'<' if high_open else '<='} {show(high)}"
     return "(any)"
 
 
@@ -151,10 +155,16 @@ def is_integer(dtype: torch.dtype) -> bool:
     return not (dtype == torch.bool or dtype.is_floating_point or dtype.is_complex)
 
 
-def check_ids(name: str, tokens: object, vocab_size: int | None = None) -> Tensor:
-    """Integer ids (N, T), N, T >= 1, as int32 or int64; in [0, vocab_size)
-    when the tensor is on the CPU (elsewhere the check would wait for the
-    device)."""
+def check_ids(
+    name: str,
+    tokens: object,
+    vocab_size: int | None = None,
+    *,
+    device: torch.device | None = None,
+) -> Tensor:
+    """Integer ids (N, T), N, T >= 1, as int32 or int64, on `device` if given;
+    in [0, vocab_size) when the tensor is on the CPU (elsewhere the check
+    would wait for the device)."""
     if not isinstance(tokens, Tensor) or not is_integer(tokens.dtype):
         raise TypeError(
             f"{name}: expected integer token ids of shape (N, T), got "
@@ -164,6 +174,11 @@ def check_ids(name: str, tokens: object, vocab_size: int | None = None) -> Tenso
         raise ValueError(
             f"{name}: expected token ids of shape (N, T) with N, T >= 1, got "
             f"shape {tuple(tokens.shape)}"
+        )
+    if device is not None and tokens.device != device:
+        raise ValueError(
+            f"{name}: expected ids on {device}, the module's device, got ids on "
+            f"{tokens.device}"
         )
     if tokens.dtype not in (torch.int32, torch.int64):
         tokens = tokens.long()  # uint8, int8, int16: what F.embedding takes

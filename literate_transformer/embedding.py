@@ -133,7 +133,8 @@ class TransformerEmbedding(nn.Module):
             self.embedding_dropout = EmbeddingDropout(embedding_dropout)
 
     def forward(self, tokens: Tensor) -> Tensor:
-        tokens = check_ids("tokens", tokens, self.vocab_size)  # (N, T)
+        weight = self.token.weight
+        tokens = check_ids("tokens", tokens, self.vocab_size, device=weight.device)
         N, T = tokens.shape
         if tokens.size(1) > self.max_len:
             raise ValueError(

@@ -87,7 +87,9 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
-        src = check_ids("src", src, self.embedding.vocab_size)  # (N, S)
+        embedding = self.embedding
+        device = embedding.token.weight.device
+        src = check_ids("src", src, embedding.vocab_size, device=device)  # (N, S)
         N, S = src.shape
         if src_mask is not None:
             heads = self.layers[0].self_attn.num_heads
@@ -125,7 +127,9 @@ class Decoder(nn.Module):
         tgt_mask: Tensor | None = None,
         memory_mask: Tensor | None = None,
     ) -> Tensor:
-        tgt = check_ids("tgt", tgt, self.embedding.vocab_size)  # (N, T)
+        embedding = self.embedding
+        device = embedding.token.weight.device
+        tgt = check_ids("tgt", tgt, embedding.vocab_size, device=device)  # (N, T)
         self.check_masks(tgt, memory, tgt_mask, memory_mask)
         y = self.embedding(tgt)  # (N, T, d_model)
         for layer in self.layers:
@@ -295,8 +299,10 @@ class Transformer(nn.Module):
         return src_mask, tgt_mask
 
     def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
-        src = check_ids("src", src, self.encoder.embedding.vocab_size)  # (N, S)
-        tgt = check_ids("tgt", tgt, self.decoder.embedding.vocab_size)  # (N, T)
+        encoder, decoder = self.encoder.embedding, self.decoder.embedding
+        device = decoder.token.weight.device
+        src = check_ids("src", src, encoder.vocab_size, device=device)  # (N, S)
+        tgt = check_ids("tgt", tgt, decoder.vocab_size, device=device)  # (N, T)
         if src.size(0) != tgt.size(0):
             raise ValueError(
                 "src, tgt: expected ids of shapes (N, S) and (N, T) with the same "
@@ -358,7 +364,9 @@ class Transformer(nn.Module):
         evaluation mode (no dropout) and restores the mode it found.
         """
         vocab = self.decoder.output.out_features
-        src = check_ids("src", src, self.encoder.embedding.vocab_size)  # (N, S)
+        embedding = self.encoder.embedding
+        device = embedding.token.weight.device
+        src = check_ids("src", src, embedding.vocab_size, device=device)  # (N, S)
         max_len = check_int("max_len", max_len, low=1, high=self.max_len)
         ids = {"bos_id": bos_id, "eos_id": eos_id}
         for name, value in ids.items():

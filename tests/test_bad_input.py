@@ -754,3 +754,13 @@ def test_ids_out_of_range_name_the_argument_and_the_range():
         model(ids([3, 13]), ids([1, 2]))
     with pytest.raises(ValueError, match=r"tgt: expected ids in \[0, 13\), got ids"):
         model(ids([3, 4]), ids([-1, 2]))
+
+
+def test_attention_without_biases_loads_from_torch_without_biases():
+    torch.manual_seed(0)
+    ours = MultiHeadAttention(8, 2, bias=False).eval()
+    theirs = nn.MultiheadAttention(8, 2, bias=False, batch_first=True).eval()
+    load_torch_attention(ours, theirs)
+    x = features(2, 3, 8)
+    expected, _ = theirs(x, x, x, need_weights=False)
+    assert torch.allclose(ours(x)[0], expected, atol=1e-6)
