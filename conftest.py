@@ -1,21 +1,28 @@
-"""Make pytest-codeblocks run the chapters' Entangled blocks, and report well.
+"""Make pytest-codeblocks run the chapters' definition blocks, and report well.
 
-pytest-codeblocks collects only fences whose info string is exactly `python`.
-The chapters' definition blocks use Entangled's `{.python file=...}` and
-`{.python #name}` fences, so without this file they would never run. Here:
+pytest-codeblocks runs every fence whose info string is exactly `python`: the
+chapters' claim blocks. It skips the definition blocks (Entangled's
+`{.python file=...}` fences). This file collects those through pytest's
+documented hooks and pytest-codeblocks' public interface, without patching
+the plugin:
 
-- the blocks that a chapter tangles into one file of the package are merged, in
-  order, into one test at the first block, so later blocks see earlier imports;
-- a `<<name>>` line is replaced by the block `{.python #name}` of the same
-  chapter (indented as the reference); named blocks run inside the blocks that
-  use them, not on their own;
-- a failing block is reported with its file, the chapter line that failed,
-  the exception type and the traceback (pytest-codeblocks shows only the
-  exception's message).
+- `pytest_collect_file` adds, for each chapter, one item per file of the
+  package that the chapter tangles: the chapter's blocks of that file joined in
+  order, so later blocks see earlier imports. The item is the plugin's own
+  `TestBlock` holding the plugin's public `CodeBlock`, so pytest-codeblocks
+  runs it exactly as it runs a claim block. Its name, `line N`, is the line of
+  the file's first block.
+- `pytest_runtest_makereport` rewrites the report of a failed block: the
+  chapter line that failed, the exception type and the traceback
+  (pytest-codeblocks shows only the exception's message).
 
-tests/test_codeblocks.py checks, with a parser of its own, that every Python
-fence in docs/ and README.md is collected, so a fence this file does not
-understand fails the suite instead of being skipped.
+The plugin's interface used here (`TestBlock.from_parent(name=, parent=)`,
+`.obj`, `CodeBlock(code, lineno, syntax)`, and the RuntimeError whose
+`__context__` is the block's own exception) is checked by
+tests/test_codeblocks.py, which runs this set-up on scratch chapters and
+fails if a definition block stops running or a report stops naming its line.
+It also checks, with a fence reader of its own, that every Python fence in
+docs/ and README.md is collected.
 
 It also keeps the chapters' run records (docs/run-records.json): when every
 block of a chapter ran and passed in a session and the chapter has changed
@@ -34,161 +41,75 @@ import hashlib
 import json
 import os
 import platform
-import re
 import traceback
 from pathlib import Path
 
-import pytest_codeblocks.main
-import pytest_codeblocks.plugin
-from pytest_codeblocks.main import CodeBlock
+import pytest
+from pytest_codeblocks import CodeBlock, extract_from_file
+from pytest_codeblocks.plugin import TestBlock
 
-ENTANGLED_FENCE = re.compile(r"^\{\s*\.python\b(?P<props>[^{}]*)\}$")
-FILE_PROP = re.compile(r"\bfile=(?:\"(?P<q>[^\"]+)\"|(?P<bare>[^\s{}\"]+))")
-ID_PROP = re.compile(r"(?:^|\s)#(?P<id>[^\s{}]+)")
-REFERENCE = re.compile(r"^(?P<indent>[ \t]*)<<(?P<name>[^<>\s]+)>>[ \t]*$")
+from tools import chapters
 
-_extract_from_file = pytest_codeblocks.main.extract_from_file
+RUN_BY_PLUGIN = ("python", "sh", "bash")  # the fences pytest-codeblocks runs
 
 
-def entangled_props(syntax: str | None) -> tuple[str | None, str | None] | None:
-    """(file, id) of an Entangled Python fence; None for any other fence."""
-    match = ENTANGLED_FENCE.match((syntax or "").strip())
-    if match is None:
-        return None
-    props = match["props"]
-    file = FILE_PROP.search(props)
-    ident = ID_PROP.search(props)
-    return (
-        (file["q"] or file["bare"]) if file else None,
-        ident["id"] if ident else None,
-    )
+class DefinitionBlocks(pytest.File):
+    """The definition blocks of one chapter: one item per file they tangle."""
+
+    def collect(self):
+        text = self.path.read_text(encoding="utf-8")
+        files = chapters.definition_files(text, str(self.path))
+        for fences in files.values():
+            block = CodeBlock(
+                code="".join(fence.body + "\n" for fence in fences),
+                lineno=fences[0].line,
+                syntax="python",
+            )
+            item = TestBlock.from_parent(parent=self, name=f"line {block.lineno}")
+            item.obj = block
+            yield item
 
 
-def fence_lines(md: list[str], lineno: int) -> int:
-    """How many lines the fence opened at `lineno` (1-based) holds."""
-    opening = md[lineno - 1].lstrip()
-    ticks = len(opening) - len(opening.lstrip("`"))
-    for count, line in enumerate(md[lineno:]):
-        if line.lstrip().startswith("`" * ticks):
-            return count
-    return len(md) - lineno
-
-
-def next_fence(md: list[str], after: int) -> int | None:
-    """The line (1-based) of the first opening fence after line `after`."""
-    for lineno in range(after + 1, len(md) + 1):
-        if md[lineno - 1].lstrip().startswith("```"):
-            return lineno
+def pytest_collect_file(file_path: Path, parent):
+    if parent.config.option.codeblocks and file_path.suffix == ".md":
+        return DefinitionBlocks.from_parent(parent, path=file_path)
     return None
 
 
-def locate(block: CodeBlock, md: list[str]) -> None:
-    """Record the fences a block's code came from, and each code line's line.
-
-    pytest-codeblocks appends a block marked `cont` to the one before it, so
-    one block may hold the code of several fences: `block.fences` lists them,
-    `block.line_map[n]` is the chapter line of line n (0-based) of the code.
-    """
-    block.fences, block.line_map = [], []
-    wanted = len(block.code.splitlines())
-    fence: int | None = block.lineno
-    while fence is not None:
-        block.fences.append(fence)
-        size = fence_lines(md, fence)
-        block.line_map.extend(range(fence + 1, fence + 1 + size))
-        if len(block.line_map) >= wanted:
+def code_lines(item) -> list[int]:
+    """The chapter line of each line of a block's code (claim blocks joined by
+    `cont` span several fences)."""
+    text = item.path.read_text(encoding="utf-8")
+    fences = chapters.read_fences(text, str(item.path))
+    start = next(i for i, fence in enumerate(fences) if fence.line == item.obj.lineno)
+    wanted = len(item.obj.code.splitlines())
+    lines: list[int] = []
+    if isinstance(item.parent, DefinitionBlocks):
+        target = fences[start].target
+        chosen = [fence for fence in fences[start:] if fence.target == target]
+    else:
+        chosen = [fence for fence in fences[start:] if fence.is_claim]
+    for fence in chosen:
+        lines.extend(fence.code_lines)
+        if len(lines) >= wanted:
             break
-        fence = next_fence(md, fence + size + 1)
-    block.line_map = block.line_map[:wanted]
+    return lines[:wanted]
 
 
-Named = dict[str, CodeBlock]
-
-
-def expand(block: CodeBlock, named: Named, seen: tuple[str, ...] = ()) -> None:
-    """Replace each `<<name>>` line by the named block, indented like the line."""
-    code: list[str] = []
-    lines: list[int | None] = []
-    for line, where in zip(
-        block.code.splitlines(keepends=True), block.line_map, strict=True
-    ):
-        ref = REFERENCE.match(line)
-        if ref is None or ref["name"] not in named or ref["name"] in seen:
-            code.append(line)
-            lines.append(where)
-            continue
-        part = named[ref["name"]]
-        expand(part, named, (*seen, ref["name"]))
-        code.extend(
-            ref["indent"] + text if text.strip() else text
-            for text in part.code.splitlines(keepends=True)
-        )
-        lines.extend(part.line_map)
-        block.fences.extend(part.fences)
-    block.code = "".join(code)
-    block.line_map = lines
-
-
-def join(first: CodeBlock, later: CodeBlock) -> None:
-    """Append a later block of the same file (or name) to the first one."""
-    first.code += later.code
-    first.line_map += later.line_map
-    first.fences += later.fences
-    first.marks.extend(later.marks)
-
-
-def extract_from_file(path, *args, **kwargs) -> list[CodeBlock]:
-    """pytest-codeblocks' extraction, with Entangled's fences made runnable."""
-    blocks = _extract_from_file(path, *args, **kwargs)
-    md = Path(path).read_text(encoding="utf-8").splitlines()
-    named: Named = {}
-    by_file: dict[str, CodeBlock] = {}
-    out = []
-    for block in blocks:
-        locate(block, md)
-        props = entangled_props(block.syntax)
-        if props is None:
-            out.append(block)
-            continue
-        file, ident = props
-        block.syntax = "python"
-        if file is None and ident is None:
-            out.append(block)  # `{.python}`: a plain block in brace syntax
-        elif file is None:
-            # A named fragment runs where it is referenced, not on its own;
-            # several fences with the same name are joined, as Entangled does.
-            if ident in named:
-                join(named[ident], block)
-            else:
-                named[ident] = block
-        elif file in by_file:
-            join(by_file[file], block)
-        else:
-            by_file[file] = block
-            out.append(block)
-    for block in out:
-        if block.syntax == "python":
-            expand(block, named)
-    return out
-
-
-pytest_codeblocks.plugin.extract_from_file = extract_from_file
-
-
-def describe_failure(item, excinfo) -> str:
+def describe_failure(item, error: BaseException) -> str:
     """The chapter and line that failed, the exception and the traceback."""
-    message = excinfo.value.args[0] if excinfo.value.args else str(excinfo.value)
-    cause = excinfo.value.__context__
+    message = error.args[0] if error.args else str(error)
+    cause = error.__context__
     if cause is None:  # e.g. an expected-output mismatch: the message says it all
         return str(message)
-    block = item.obj
     chapter = item.nodeid.split("::")[0]
-    code = block.code.splitlines()
-    trace, failed_at = [], f"{chapter}:{block.lineno}"
+    code = item.obj.code.splitlines()
+    line_map = code_lines(item)
+    trace, failed_at = [], f"{chapter}:{item.obj.lineno}"
     for frame in traceback.extract_tb(cause.__traceback__)[1:]:  # skip the exec
         if frame.filename == "<string>" and frame.lineno is not None:
             n = frame.lineno - 1
-            line = block.line_map[n] if n < len(block.line_map) else None
+            line = line_map[n] if n < len(line_map) else None
             place = f"{chapter}:{line}" if line else f"{chapter}, block line {n + 1}"
             text = code[n].strip() if n < len(code) else ""
             failed_at = place
@@ -201,7 +122,13 @@ def describe_failure(item, excinfo) -> str:
     )
 
 
-pytest_codeblocks.plugin.TestBlock.repr_failure = describe_failure
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    excinfo = call.excinfo
+    if isinstance(item, TestBlock) and report.failed and excinfo is not None:
+        report.longrepr = describe_failure(item, excinfo.value)
+    return report
 
 
 ROOT = Path(__file__).parent
@@ -257,8 +184,9 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         if run["failed"]:
             records.pop(chapter, None)  # a failing chapter has no valid record
             continue
-        collected = ("python", "sh", "bash")  # what pytest-codeblocks runs
-        blocks = sum(b.syntax in collected for b in extract_from_file(path))
+        text = path.read_text(encoding="utf-8")
+        claims = sum(b.syntax in RUN_BY_PLUGIN for b in extract_from_file(path))
+        blocks = claims + len(chapters.definition_files(text, chapter))
         if run["passed"] != blocks:
             continue  # only some blocks ran (-k, -x...): keep the old record
         old = records.get(chapter)

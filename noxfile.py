@@ -62,7 +62,7 @@ def install_package(session: nox.Session, *groups: str) -> None:
 def tangle(session: nox.Session) -> None:
     """Write literate_transformer/ from docs/ (`-- --check`: only compare)."""
     session.install(*group("tangle"))
-    session.run("python", "tools/tangle.py", *session.posargs)
+    session.run("python", "-m", "tools.tangle", *session.posargs)
 
 
 @nox.session
@@ -88,7 +88,7 @@ def tests(session: nox.Session, device: str) -> None:
                 "PyTorch with LT_TORCH (see noxfile.py); CUDA tests skipped"
             )
     # A chapter edited but not re-tangled would test stale package code.
-    session.run("python", "tools/tangle.py", "--check")
+    session.run("python", "-m", "tools.tangle", "--check")
     session.run("pytest", *session.posargs, env={"LT_DEVICE": device})
 
 
@@ -96,8 +96,10 @@ def tests(session: nox.Session, device: str) -> None:
 def docs(session: nox.Session) -> None:
     """Build the site into site/ with `mkdocs build --strict`."""
     install_package(session, "docs", "tangle")
-    session.run("python", "tools/tangle.py", "--check")
-    session.run("mkdocs", "build", "--strict", *session.posargs, env=DOCS_ENV)
+    session.run("python", "-m", "tools.tangle", "--check")
+    session.run(
+        "python", "-m", "mkdocs", "build", "--strict", *session.posargs, env=DOCS_ENV
+    )
 
 
 @nox.session
@@ -106,7 +108,7 @@ def serve(session: nox.Session) -> None:
     install_package(session, "docs", "tangle")
     # Not strict: a chapter being edited has no run record for its new text.
     env = {**DOCS_ENV, "LT_TANGLE_ON_BUILD": "1", "LT_STRICT": "false"}
-    session.run("mkdocs", "serve", *session.posargs, env=env)
+    session.run("python", "-m", "mkdocs", "serve", *session.posargs, env=env)
 
 
 @nox.session
@@ -116,7 +118,7 @@ def experiments(session: nox.Session) -> None:
     from its record by more than the experiment's tolerance; `-- --list`."""
     install_package(session, "tangle")
     # A record must come from the code the chapters show.
-    session.run("python", "tools/tangle.py", "--check")
+    session.run("python", "-m", "tools.tangle", "--check")
     session.run("python", "-m", "literate_transformer", "experiments", *session.posargs)
 
 
@@ -140,7 +142,7 @@ def bench(session: nox.Session) -> None:
     args = session.posargs
     if "--json" not in args:
         args = [*args, "--json", "docs/performance-record.json"]
-    session.run("python", "benchmarks/bench.py", *args)
+    session.run("python", "-m", "benchmarks.bench", *args)
 
 
 @nox.session(reuse_venv=False)

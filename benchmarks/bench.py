@@ -1,6 +1,6 @@
 """Benchmarks: literate_transformer against torch.nn, measured in one run.
 
-    python benchmarks/bench.py [--quick] [--json PATH] [--device cpu|cuda]
+    python -m benchmarks.bench [--quick] [--json PATH] [--device cpu|cuda]
                                [--only NAME,NAME] [--threads N]
 
 Every comparison is a ratio taken inside one process: the candidates of a case
@@ -117,21 +117,6 @@ def measure_samples(
             synchronize(device)
             samples[name].append((time.perf_counter() - start) / n)
     return samples
-
-
-def measure(
-    candidates: dict[str, Callable[[], object]],
-    repeats: int,
-    warmup: int,
-    *,
-    device: str = "cpu",
-    min_time: float = 0.0,
-) -> dict[str, float]:
-    """Median seconds per call of each candidate (see `measure_samples`)."""
-    samples = measure_samples(
-        candidates, repeats, warmup, device=device, min_time=min_time
-    )
-    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def peak_memory(fn: Callable[[], object], device: str) -> int:

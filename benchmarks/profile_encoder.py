@@ -1,6 +1,6 @@
 """Profile the encoder comparisons of bench.py: where does each spend its time?
 
-    python benchmarks/profile_encoder.py [--steps N] [--rows K] [--mode train|infer]
+    python -m benchmarks.profile_encoder [--steps N] [--rows K] [--mode train|infer]
                                          [--threads N]
 
 Runs the training step (forward, backward, Adam) or the inference forward of
@@ -12,15 +12,12 @@ with the most self CPU time for each, per step.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).parent))
-import bench  # a script beside this one, not a package: hence the path above
+from benchmarks import bench
 
 
 def profiled(step: Callable[[], object], steps: int, rows: int, title: str) -> None:

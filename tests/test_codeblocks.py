@@ -53,13 +53,27 @@ def python_fences(text: str) -> list[Fence]:
 
 
 def collected_fences(path: Path) -> set[int]:
-    """Lines of the fences whose code pytest-codeblocks runs (with our shim)."""
-    from pytest_codeblocks.plugin import extract_from_file
+    """Lines of the fences whose code the test session runs: the claim blocks
+    pytest-codeblocks collects (with the fences `cont` joins to them) and the
+    definition blocks conftest.py collects."""
+    from pytest_codeblocks import extract_from_file
 
+    from tools import chapters
+
+    text = path.read_text(encoding="utf-8")
+    fences = chapters.read_fences(text, str(path))
     lines: set[int] = set()
     for block in extract_from_file(path):
-        if block.syntax == "python":
-            lines.update(block.fences)
+        if block.syntax != "python":
+            continue
+        held, size = len(block.code.splitlines()), 0
+        for fence in (f for f in fences if f.line >= block.lineno and f.is_claim):
+            lines.add(fence.line)
+            size += len(fence.body.splitlines())
+            if size >= held:
+                break
+    for blocks in chapters.definition_files(text, str(path)).values():
+        lines.update(fence.line for fence in blocks)
     return lines
 
 
@@ -101,7 +115,7 @@ def test_every_python_fence_is_collected(path: Path):
         f"{path.relative_to(ROOT)}: these Python fences would not run: "
         + "; ".join(f"line {f.line}: ```{f.info}" for f in missed)
         + ". Use ```python for examples and ``` {.python file=...} for "
-        "definitions (named blocks must be referenced by a file block)."
+        "definitions (named blocks are not supported)."
     )
 
 
@@ -122,14 +136,10 @@ Later blocks of the same file see the earlier ones:
 
 ``` {.python file=literate_transformer/demo.py}
 def quadruple(x):
-    <<quadruple-body>>
+    return double(double(x))
 
 
 assert quadruple(1) == 4, quadruple(1)
-```
-
-``` {.python #quadruple-body}
-return double(double(x))
 ```
 
 ```python
@@ -150,6 +160,9 @@ def run_pytest_on(chapter: str, tmp_path: Path) -> subprocess.CompletedProcess[s
     """Run the project's pytest set-up on one chapter, in a scratch copy."""
     shutil.copy(ROOT / "conftest.py", tmp_path)
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(
+        ROOT / "tools", tmp_path / "tools", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "chapter.md").write_text(chapter, encoding="utf-8")
     return subprocess.run(
@@ -170,11 +183,11 @@ def test_a_broken_snippet_fails_and_names_its_file_and_line(tmp_path: Path):
     assert "AssertionError: y is 4" in report, report
 
 
-def test_definition_blocks_run_together_with_their_named_parts(tmp_path: Path):
-    # The file's second block calls the first one's function through a named
-    # block; break the named block and the failure points at the chapter line.
+def test_definition_blocks_of_one_file_run_together(tmp_path: Path):
+    # The file's second block calls the first one's function; break that
+    # function and the failure points at the second block's chapter line.
     chapter = BROKEN_CHAPTER.replace("assert y == 5", "assert y == 4")
-    chapter = chapter.replace("return double(double(x))", "return double(x)")
+    chapter = chapter.replace("return 2 * x", "return x")
     chapter += "\n```python\nprint('done')\n```\n"
     done = run_pytest_on(chapter, tmp_path)
     report = done.stdout + done.stderr
@@ -182,4 +195,4 @@ def test_definition_blocks_run_together_with_their_named_parts(tmp_path: Path):
     assert "1 failed, 3 passed" in report, report
     line = chapter.splitlines().index("assert quadruple(1) == 4, quadruple(1)") + 1
     assert f"docs/chapter.md:{line}:" in report, report
-    assert "AssertionError: 2" in report, report
+    assert "AssertionError: 1" in report, report

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import torch
 
-from literate_transformer.train import train
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# tests/ is on the path: pytest puts a test file's folder there ("prepend"
+# import mode), as Python does for a script (torchrun runs ddp_worker.py so).
 from ddp_worker import BATCH, STEPS, TASK, small_model
+
+from literate_transformer.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,21 +20,19 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-from notebooks import has_claim_blocks, split_blocks  # noqa: E402
+from benchmarks import report
+from tools import chapters
 
-sys.path.pop(0)
+ROOT = Path(__file__).resolve().parent.parent
 
 CHAPTERS = sorted(
     path
     for path in (ROOT / "docs").glob("*.md")
-    if has_claim_blocks(path.read_text(encoding="utf-8"))
+    if chapters.has_claim_blocks(path.read_text(encoding="utf-8"))
 )
 EXPECTED_OUTPUT = "<!--pytest-codeblocks:expected-output"
 PYTHON = re.compile(r"^(python|\{\s*\.python\b.*\})$")
@@ -81,7 +79,12 @@ ALLOWED: dict[str, dict[str, str]] = {
 
 
 def prose_and_code(path: Path) -> tuple[str, str, list[tuple[str, str, str]]]:
-    parts = split_blocks(path.read_text(encoding="utf-8"))
+    parts = [
+        ("prose", "", part.prose)
+        if part.fence is None
+        else ("fence", part.fence.info, part.fence.body)
+        for part in chapters.read_parts(path.read_text(encoding="utf-8"), path.name)
+    ]
     prose = "\n".join(text for kind, _, text in parts if kind == "prose")
     code = "\n".join(text for kind, info, text in parts if kind == "fence")
     return prose, code, parts
@@ -187,10 +190,6 @@ def test_every_number_in_a_chapter_comes_from_a_record_or_a_block(path):
 def test_every_fact_in_a_chapter_exists_in_its_record(path):
     from literate_transformer.experiments.registry import EXPERIMENTS, facts
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import report  # benchmarks/report.py: the facts of the bench record
-
-    sys.path.pop(0)
     bench = json.loads((ROOT / "docs" / "performance-record.json").read_text())
     known = {"bench": report.facts(bench)}
     known |= {name: facts(name) for name in EXPERIMENTS}

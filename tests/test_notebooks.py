@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-import notebooks  # noqa: E402  (tools/ is not a package)
+from tools import chapters, notebooks
 
-sys.path.pop(0)
+ROOT = Path(__file__).parent.parent
 
 CHAPTER = """# A chapter
 
@@ -64,10 +61,6 @@ def test_definition_blocks_are_text_and_claim_blocks_are_code():
 def test_every_claim_block_of_a_chapter_becomes_one_code_cell(chapter):
     markdown = (ROOT / "docs" / chapter).read_text(encoding="utf-8")
     nb = notebooks.chapter_notebook(markdown, chapter=chapter, site_url="https://x/")
-    plain = [
-        body
-        for kind, info, body in notebooks.split_blocks(markdown)
-        if kind == "fence" and info in notebooks.PLAIN_PYTHON
-    ]
+    plain = [fence.body for fence in chapters.read_fences(markdown) if fence.is_claim]
     code = [cell.source for cell in nb.cells if cell.cell_type == "code"][1:]
     assert code == [body.strip("\n") for body in plain]

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks import report
+
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = ROOT / "docs" / "performance-record.json"
 PAGE = ROOT / "docs" / "performance.md"
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import report  # noqa: E402
-
-sys.path.pop(0)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The tangle wrapper: the package cannot drift from the chapters unnoticed.
 
 Each test works on a scratch copy of the repository, changes one thing and runs
-`tools/tangle.py` there, as `nox -s tangle` does.
+`python -m tools.tangle` there, as `nox -s tangle` does.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ INIT = "literate_transformer/__init__.py"
 
 def tangle(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(root / "tools" / "tangle.py"), *args],
+        [sys.executable, "-m", "tools.tangle", *args],
         cwd=root,
         capture_output=True,
         text=True,
@@ -110,6 +110,16 @@ def test_an_error_of_entangled_fails_the_run(repo: Path):
     assert done.returncode == 1, done.stdout
     assert "Entangled reported a problem" in done.stderr, done.stderr
     assert not (repo / "literate_transformer" / "broken.py").exists()
+
+
+def test_a_named_block_is_refused_before_entangled_runs(repo: Path):
+    # Named blocks would tangle, but the tests run only the blocks of a file.
+    chapter = repo / "docs" / "literate.md"
+    lines = chapter.read_text().count("\n")
+    add_block(chapter, ".python #helper", "X = 1")
+    done = tangle(repo, "--check")
+    assert done.returncode == 1, done.stdout
+    assert f"docs/literate.md:{lines + 2}: a named block" in done.stderr, done.stderr
 
 
 def test_code_that_ruff_would_reformat_fails_the_run(repo: Path):

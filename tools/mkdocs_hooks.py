@@ -47,29 +47,26 @@ import logging
 import os
 import re
 import shutil
-import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from markdown.extensions.toc import slugify
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
-sys.path.insert(0, str(Path(__file__).parent))
-import notebooks  # tools/notebooks.py, next to this file
-
-sys.path.pop(0)
+try:
+    from benchmarks import report
+    from tools import chapters, notebooks
+except ModuleNotFoundError as error:  # MkDocs puts only tools/ itself on the path
+    raise ImportError(
+        "the site's hooks import the repository's tools/ and benchmarks/: run "
+        "MkDocs from the repository root as `python -m mkdocs` (nox -s docs does)"
+    ) from error
 
 log = logging.getLogger("mkdocs.hooks.literate")
 REFERENCE_PAGE = "reference.md"
 PERFORMANCE_PAGE = "performance.md"
 BENCH_TABLE = "<!-- bench-table -->"
-FILE_BLOCK = re.compile(
-    r"^```\s*\{[^}]*\bfile=\"?(?P<file>literate_transformer/[\w/]+\.py)"
-)
-HEADING = re.compile(r"^(?P<level>#{1,6})\s+(?P<text>.+?)\s*#*\s*$")
-DEFINITION = re.compile(r"^(?:class|def)\s+(?P<name>[A-Za-z]\w*)")
 
 # What tex-mml-chtml.js needs at run time: the component itself, the TeX
 # extensions it autoloads, the CHTML fonts and the accessibility/menu parts.
@@ -117,11 +114,6 @@ def check_records(folder: Path) -> None:
 
 def bench_facts(docs: Path) -> dict[str, str]:
     """The Performance page's numbers, from the recorded bench run."""
-    sys.path.insert(0, str(docs.parent / "benchmarks"))
-    try:
-        import report  # benchmarks/report.py
-    finally:
-        sys.path.pop(0)
     path = docs / "performance-record.json"
     return report.facts(json.loads(path.read_text(encoding="utf-8")))
 
@@ -161,30 +153,29 @@ def run_block(code: str, where: str) -> str:
 
 
 def show_outputs(markdown: str, page: str) -> str:
-    """Run each block marked <!--lt:output--> and show its output under it."""
+    """Run each claim block marked <!--lt:output--> (on a line before it, blank
+    lines between) and show what it prints under it."""
     lines = markdown.splitlines()
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        if lines[i].strip() != OUTPUT_MARK:
-            out.append(lines[i])
-            i += 1
+    fences = {fence.line: fence for fence in chapters.read_fences(markdown, page)}
+    shown: dict[int, list[str]] = {}  # closing fence line -> the output's lines
+    for number, line in enumerate(lines, start=1):
+        if line.strip() != OUTPUT_MARK:
             continue
-        start = i + 1
-        while start < len(lines) and not lines[start].startswith("```"):
+        start = number + 1
+        while start <= len(lines) and not lines[start - 1].strip():
             start += 1
-        if start == len(lines) or lines[start].strip() != "```python":
-            log.warning(f"docs/{page}:{i + 1}: {OUTPUT_MARK} is not before a block")
-            i += 1
+        fence = fences.get(start)
+        if fence is None or not fence.is_claim:
+            log.warning(f"docs/{page}:{number}: {OUTPUT_MARK} is not before a block")
             continue
-        end = start + 1
-        while end < len(lines) and not lines[end].startswith("```"):
-            end += 1
-        code = "\n".join(lines[start + 1 : end])
-        printed = run_block(code, f"docs/{page}:{start + 1}").rstrip("\n")
-        out += lines[i + 1 : end + 1]
-        out += ["", f'```text title="{OUTPUT_TITLE}"', *printed.splitlines(), "```"]
-        i = end + 1
+        printed = run_block(fence.body, f"docs/{page}:{fence.line}").rstrip("\n")
+        title = f'```text title="{OUTPUT_TITLE}"'
+        shown[fence.end] = ["", title, *printed.splitlines(), "```"]
+    out = []
+    for number, line in enumerate(lines, start=1):
+        if line.strip() != OUTPUT_MARK:
+            out.append(line)
+        out += shown.get(number, [])
     return "\n".join(out) + "\n"
 
 
@@ -194,12 +185,9 @@ def on_pre_build(config, **kwargs) -> None:
     check_records(records)
     if os.environ.get("LT_TANGLE_ON_BUILD") != "1":
         return
+    from tools import tangle
+
     root = Path(config["config_file_path"]).parent
-    sys.path.insert(0, str(root / "tools"))
-    try:
-        import tangle
-    finally:
-        sys.path.pop(0)
     if tangle.main(["--root", str(root)]) != 0:
         raise PluginError("tangling the chapters failed (see the message above)")
 
@@ -232,64 +220,13 @@ class ApiObject:
 
 def chapter_pages(config) -> list[str]:
     """The nav's pages that hold Python blocks, in nav order (docs-relative)."""
-
-    def walk(entry) -> list[str]:
-        if isinstance(entry, str):
-            return [entry]
-        if isinstance(entry, dict):
-            return [page for value in entry.values() for page in walk(value)]
-        if isinstance(entry, list):
-            return [page for item in entry for page in walk(item)]
-        return []
-
     docs = Path(config["docs_dir"])
     return [
         page
-        for page in walk(config["nav"])
+        for _, page in chapters.nav_entries(config["nav"])
         if page.endswith(".md")
-        and notebooks.has_claim_blocks((docs / page).read_text(encoding="utf-8"))
+        and chapters.has_claim_blocks((docs / page).read_text(encoding="utf-8"))
     ]
-
-
-def heading_anchor(text: str, seen: dict[str, int]) -> str:
-    """The id that the toc extension gives a heading (duplicates get _1, _2)."""
-    plain = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text).replace("`", "")
-    slug = slugify(plain, "-")
-    count = seen.get(slug, 0)
-    seen[slug] = count + 1
-    return slug if count == 0 else f"{slug}_{count}"
-
-
-def definitions(markdown: str) -> list[tuple[int, str, list[str], str, str]]:
-    """(closing fence line, module, public names, section anchor, section
-    heading) of each definition block of a chapter, in order."""
-    found = []
-    lines = markdown.splitlines()
-    seen: dict[str, int] = {}
-    anchor = section = ""
-    i = 0
-    while i < len(lines):
-        heading = HEADING.match(lines[i])
-        if heading is not None:
-            anchor = heading_anchor(heading["text"], seen)
-            section = heading["text"]
-        block = FILE_BLOCK.match(lines[i])
-        if lines[i].startswith("```"):
-            end = i + 1
-            while end < len(lines) and not lines[end].startswith("```"):
-                end += 1
-            if block is not None:
-                module = block["file"].removesuffix(".py").replace("/", ".")
-                names = [
-                    match["name"]
-                    for line in lines[i + 1 : end]
-                    if (match := DEFINITION.match(line))
-                ]
-                found.append((end, module, names, anchor, section))
-            i = end + 1
-            continue
-        i += 1
-    return found
 
 
 def api_objects(config) -> list[ApiObject]:
@@ -297,9 +234,11 @@ def api_objects(config) -> list[ApiObject]:
     objects = []
     for page in chapter_pages(config):
         markdown = (docs / page).read_text(encoding="utf-8")
-        for _, module, names, anchor, section in definitions(markdown):
+        for block in chapters.definitions(markdown, f"docs/{page}"):
             objects.extend(
-                ApiObject(module, name, page, anchor, section) for name in names
+                ApiObject(block.module, name, page, block.anchor, block.section)
+                for name in block.names
+                if not name.startswith("_")
             )
     return objects
 
@@ -361,10 +300,13 @@ def run_record(page: str, config) -> str:
 
 def chapter_markdown(markdown: str, page: str, config) -> str:
     lines = markdown.splitlines()
-    for end, module, names, _, _ in reversed(definitions(markdown)):
+    for block in reversed(chapters.definitions(markdown, f"docs/{page}")):
+        names = [name for name in block.names if not name.startswith("_")]
         if names:
+            module = block.module
             links = ", ".join(f"[`{name}`][{module}.{name}]" for name in names)
-            lines[end + 1 : end + 1] = ["", f"API reference: {links}", "{ .lt-api }"]
+            end = block.fence.end  # the line after the closing fence (0-based)
+            lines[end:end] = ["", f"API reference: {links}", "{ .lt-api }"]
     stem = Path(page).stem
     button = (
         f"[Download this chapter as a notebook](downloads/{stem}.ipynb)"
@@ -379,12 +321,7 @@ def chapter_markdown(markdown: str, page: str, config) -> str:
 
 def reference_markdown(markdown: str, config) -> str:
     """The API reference: every public object, linked to its chapter section."""
-    titles = {}
-    for entry in config["nav"]:
-        for title, value in entry.items() if isinstance(entry, dict) else []:
-            for item in value if isinstance(value, list) else [{title: value}]:
-                for name, page in item.items():
-                    titles[page] = name
+    titles = {page: title for title, page in chapters.nav_entries(config["nav"])}
     out = [markdown.rstrip(), ""]
     by_module: dict[str, list[ApiObject]] = {}
     for obj in api_objects(config):  # modules in the order the chapters meet them

@@ -1,16 +1,16 @@
 """Turn a chapter of the site into a Jupyter notebook that imports the package.
 
-A chapter holds prose, definition blocks (Entangled's `{.python file=...}` and
-`{.python #name}` fences, tangled into `literate_transformer/`) and claim
+A chapter holds prose, definition blocks (Entangled's `{.python file=...}`
+fences, tangled into `literate_transformer/`) and claim
 blocks (plain `python` fences). Its notebook keeps the prose and the claim
 blocks as they are, and shows the definition blocks as text: the code they
 define is imported from the installed package, never pasted, so the notebook
 runs what the chapter tangles.
 
 Used by the site build (tools/mkdocs_hooks.py writes one notebook per chapter
-into the site's `downloads/`) and by the tests. As a script:
+into the site's `downloads/`) and by the tests. From the repository root:
 
-    python tools/notebooks.py docs/masks.md masks.ipynb
+    python -m tools.notebooks docs/masks.md masks.ipynb
 """
 
 from __future__ import annotations
@@ -22,53 +22,13 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>.*)$")
-PLAIN_PYTHON = {"python", "py", "python3", "{.python}"}
-DEFINITION = re.compile(r"^\{\s*\.python\b[^{}]*\}$")
-FILE_PROP = re.compile(r"\bfile=\"?(?P<file>[^\s{}\"]+)")
+from tools.chapters import read_parts
+
 ADMONITION = re.compile(
     r"^(?:!!!|\?\?\?\+?)\s*(?P<kind>\w+)(?:\s+\"(?P<title>[^\"]*)\")?"
 )
 # A link or image target that is a page or a file of the site.
 LOCAL_TARGET = re.compile(r"\]\((?!https?:|mailto:|#)(?P<target>[^)\s]+)\)")
-
-
-def split_blocks(markdown: str) -> list[tuple[str, str, str]]:
-    """The chapter as (kind, info, text) parts in order; kind is "prose" or
-    "fence" (text: the fence's content, dedented by the fence's indent)."""
-    parts: list[tuple[str, str, str]] = []
-    prose: list[str] = []
-    lines = markdown.splitlines()
-    i = 0
-    while i < len(lines):
-        opening = FENCE.match(lines[i])
-        if opening is None:
-            prose.append(lines[i])
-            i += 1
-            continue
-        indent, fence = opening["indent"], opening["fence"]
-        body: list[str] = []
-        i += 1
-        while i < len(lines):
-            closing = FENCE.match(lines[i])
-            if (
-                closing is not None
-                and closing["fence"][0] == fence[0]
-                and len(closing["fence"]) >= len(fence)
-                and not closing["info"].strip()
-            ):
-                break
-            line = lines[i]
-            body.append(line[len(indent) :] if line.startswith(indent) else line)
-            i += 1
-        i += 1  # the closing fence
-        if prose:
-            parts.append(("prose", "", "\n".join(prose)))
-            prose = []
-        parts.append(("fence", opening["info"].strip(), "\n".join(body)))
-    if prose:
-        parts.append(("prose", "", "\n".join(prose)))
-    return parts
 
 
 def site_link(target: str, site_url: str) -> str:
@@ -120,15 +80,17 @@ def chapter_notebook(
             cells.append(new_markdown_cell(joined))
         text.clear()
 
-    for kind, info, body in split_blocks(markdown):
-        if kind == "prose":
-            text.append(prose_for_jupyter(body, site_url))
-        elif info in PLAIN_PYTHON:
+    for part in read_parts(markdown, chapter):
+        fence = part.fence
+        if fence is None:
+            text.append(prose_for_jupyter(part.prose, site_url))
+            continue
+        info, body = fence.info, fence.body
+        if fence.is_claim:
             flush()
             cells.append(new_code_cell(body.strip("\n")))
-        elif DEFINITION.match(info):
-            found = FILE_PROP.search(info)
-            where = f"`{found['file']}`" if found else "the package"
+        elif fence.is_definition:
+            where = f"`{fence.target}`" if fence.target else "the package"
             text.append(
                 f"*Defined in {where}; the notebook imports it from the "
                 f"installed package:*\n\n```python\n{body.strip()}\n```"
@@ -202,14 +164,7 @@ def site_url(root: Path = Path(__file__).parent.parent) -> str:
     return found[1]
 
 
-def has_claim_blocks(markdown: str) -> bool:
-    return any(
-        kind == "fence" and info in PLAIN_PYTHON
-        for kind, info, _ in split_blocks(markdown)
-    )
-
-
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python tools/notebooks.py CHAPTER.md OUT.ipynb")
+        sys.exit("usage: python -m tools.notebooks CHAPTER.md OUT.ipynb")
     write_chapter_notebook(Path(sys.argv[1]), Path(sys.argv[2]), site_url=site_url())
