@@ -1,5 +1,5 @@
-"""Sessions of the literate loop: tangle, lint, tests, docs, serve, experiments,
-notebooks, wheel, browser, bench.
+"""Sessions of the literate loop: tangle, lint, typecheck, tests, docs, serve,
+experiments, notebooks, wheel, browser, bench.
 
     nox -s docs             build the site into site/ (strict)
     nox -s tests            tests/ + every Python block of docs/ and README.md
@@ -11,6 +11,7 @@ notebooks, wheel, browser, bench.
     nox -s bench            benchmarks against torch.nn (not part of the tests)
     nox -s tangle           write literate_transformer/ from the chapters
     nox -s tangle -- --check   fail if the package differs from the chapters
+    nox -s typecheck        mypy, strict, over the package
 
 Environments are reused between runs. PyTorch is pinned to the CPU build that
 these sessions were tested with; set LT_TORCH to install another, for example
@@ -33,7 +34,7 @@ import nox
 nox.needs_version = ">=2024.4.15"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["tangle", "lint", "tests", "docs", "wheel"]
+nox.options.sessions = ["tangle", "lint", "typecheck", "tests", "docs", "wheel"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -71,6 +72,14 @@ def lint(session: nox.Session) -> None:
     session.install(*group("lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy in strict mode over the package (settings in pyproject.toml): the
+    chapters' code, as tangled, with the types that py.typed promises users."""
+    install_package(session, "typecheck")
+    session.run("mypy", *session.posargs)
 
 
 @nox.session

@@ -8,3 +8,53 @@ site; the comment at the top of each file names the chapter that explains it.
 """
 
 __version__ = "0.1.0"
+from literate_transformer.attention import MultiHeadAttention
+from literate_transformer.dropout import EmbeddingDropout, WordDropout
+from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.layers import (
+    DecoderLayer,
+    EncoderLayer,
+    FeedForward,
+    load_torch_attention,
+    load_torch_layer,
+)
+from literate_transformer.masks import (
+    attention_mask,
+    causal_mask,
+    key_mask_from_embeddings,
+    padding_mask,
+)
+from literate_transformer.model import Decoder, Encoder, InputDropout, Transformer
+from literate_transformer.positional import (
+    LearnedPositionalEncoding,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_encoding,
+)
+from literate_transformer.tasks import Batch, SyntheticTask
+
+__all__ = [
+    "Batch",
+    "Decoder",
+    "DecoderLayer",
+    "EmbeddingDropout",
+    "Encoder",
+    "EncoderLayer",
+    "FeedForward",
+    "InputDropout",
+    "LearnedPositionalEncoding",
+    "MultiHeadAttention",
+    "RotaryEmbedding",
+    "SinusoidalPositionalEncoding",
+    "SyntheticTask",
+    "Transformer",
+    "TransformerEmbedding",
+    "WordDropout",
+    "attention_mask",
+    "causal_mask",
+    "key_mask_from_embeddings",
+    "load_torch_attention",
+    "load_torch_layer",
+    "padding_mask",
+    "sinusoidal_encoding",
+]

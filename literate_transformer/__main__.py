@@ -30,6 +30,8 @@ from literate_transformer.model import Transformer
 from literate_transformer.tasks import TASKS, SyntheticTask
 from literate_transformer.train import History, TrainingInterrupted, train
 
+__all__ = ["main"]
+
 # The flag of each argument that the task or the model checks.
 TRAIN_FLAGS = {
     "num_symbols": "--symbols",
@@ -40,7 +42,9 @@ TRAIN_FLAGS = {
 }
 
 
-def add_train_parser(commands: argparse._SubParsersAction) -> None:
+def add_train_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     parser = commands.add_parser(
         "train",
         help="train the Transformer on a synthetic task",
@@ -63,6 +67,12 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     add("--warmup", type=POSITIVE_INT, default=100)
     add("--lr-factor", type=POSITIVE, default=0.2)
     add("--label-smoothing", type=PROBABILITY, default=0.0)
+    add(
+        "--eval-every",
+        type=POSITIVE_INT,
+        default=50,
+        help="steps between evaluations (piped, one line of progress each)",
+    )
     add("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu")
     add("--json", type=output_file, help="write the history here")
     add("--quiet", action="store_true", help="no progress bar")
@@ -113,6 +123,7 @@ def run_train(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             lr_factor=args.lr_factor,
             label_smoothing=args.label_smoothing,
+            eval_every=args.eval_every,
             seed=args.seed,
             device=device,
             progress=not args.quiet,

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from literate_transformer.checks import (
+from literate_transformer._checks import (
     check_bool,
     check_features,
     check_int,
@@ -26,8 +26,10 @@ from literate_transformer.checks import (
 )
 from literate_transformer.positional import RotaryEmbedding
 
+__all__ = ["MultiHeadAttention", "attention"]
 
-def check_mask(
+
+def _check_mask(
     mask: Tensor, scores_shape: tuple[int, ...], *, name: str = "mask"
 ) -> None:
     """Raise unless `mask` is boolean and broadcasts to the scores."""
@@ -47,7 +49,7 @@ def check_mask(
         )
 
 
-def check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
+def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
     """Raise unless q, k, v are floating tensors of one dtype and device, with
     compatible shapes."""
     for name, x in (("q", q), ("k", k), ("v", v)):
@@ -91,13 +93,13 @@ def attention(
     As in `scaled_dot_product_attention`, dropout with probability `dropout_p`
     is applied to the weights whenever `dropout_p > 0`, so pass 0.0 in eval.
     """
-    check_qkv(q, k, v)
+    _check_qkv(q, k, v)
     dropout_p = check_probability("dropout_p", dropout_p)
     wide = torch.promote_types(q.dtype, torch.float32)  # float16 -> float32
     q = q.to(wide) / math.sqrt(q.size(-1))  # scaled first: q . k stays in range
     scores = q @ k.to(wide).transpose(-2, -1)  # (..., T_q, T_k)
     if mask is not None:
-        check_mask(mask, scores.shape)
+        _check_mask(mask, scores.shape)
         scores = scores.masked_fill(~mask, torch.finfo(wide).min)
     weights = scores.softmax(dim=-1)  # (..., T_q, T_k), each row sums to 1
     if mask is not None:
@@ -108,23 +110,32 @@ def attention(
     return weights @ v, weights  # (..., T_q, d_v), (..., T_q, T_k)
 
 
-TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
-SDPA_ZERO_ROWS = TORCH_VERSION >= (2, 5)  # fully masked queries give zeros
+_TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
+_SDPA_ZERO_ROWS = _TORCH_VERSION >= (2, 5)  # fully masked queries give zeros
 
 
 class MultiHeadAttention(nn.Module):
     """Multi-head attention (Vaswani et al. 2017, section 3.2.2), batch first.
 
-    forward(query (N, T_q, d_model), key (N, T_k, d_model) = query,
-    value (N, T_k, d_model) = key, mask bool broadcastable to
-    (N, num_heads, T_q, T_k), True = may attend) returns the output
-    (N, T_q, d_model) and, with need_weights=True, the attention weights
-    (N, T_q, T_k) averaged over heads, or (N, num_heads, T_q, T_k) with
-    average_weights=False. `dropout` is applied to the attention weights in
-    training mode. `fused` (default True) uses scaled_dot_product_attention;
-    the weights, when asked for, come from the explicit `attention`. An
-    optional `rotary` module (positional.RotaryEmbedding) rotates the queries
-    and keys of each head, (N, h, T, d_head), before the scores.
+    Args:
+        d_model: the width of queries, keys, values and output.
+        num_heads: the number of heads; d_model must be a multiple of it.
+        dropout: dropout on the attention weights, in training mode.
+        bias: whether the four projections have biases.
+        rotary: None, or a RotaryEmbedding of width d_model / num_heads that
+            rotates each head's queries and keys before the scores.
+        fused: use scaled_dot_product_attention (also an attribute, which can
+            be changed later); False, or need_weights=True in forward, uses
+            the explicit `attention`.
+
+    Shape:
+        forward(query, key=query, value=key, mask=None, *, need_weights=False,
+        average_attn_weights=True) takes query (N, T_q, d_model), key and
+        value (N, T_k, d_model), and a bool mask broadcastable to
+        (N, num_heads, T_q, T_k), True = may attend. It returns the output
+        (N, T_q, d_model) and the weights: None, or with need_weights=True
+        (N, T_q, T_k) averaged over heads, or (N, num_heads, T_q, T_k) with
+        average_attn_weights=False, as in torch.nn.MultiheadAttention.
     """
 
     def __init__(
@@ -135,6 +146,7 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
         *,
         rotary: nn.Module | None = None,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         d_model = check_int("d_model", d_model, low=1)
@@ -148,15 +160,15 @@ class MultiHeadAttention(nn.Module):
         bias = check_bool("bias", bias)
         self.d_model, self.num_heads, self.dropout = d_model, num_heads, dropout
         self.d_head = d_model // num_heads
-        check_rotary(rotary, self.d_head)
+        _check_rotary(rotary, self.d_head)
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
         self.rotary = rotary
-        self.fused = True
+        self.fused = check_bool("fused", fused)
 
-    def split_heads(self, x: Tensor) -> Tensor:
+    def _split_heads(self, x: Tensor) -> Tensor:
         N, T, _ = x.shape
         return x.view(N, T, self.num_heads, self.d_head).transpose(1, 2)  # (N,h,T,dh)
 
@@ -168,17 +180,17 @@ class MultiHeadAttention(nn.Module):
         mask: Tensor | None = None,
         *,
         need_weights: bool = False,
-        average_weights: bool = True,
+        average_attn_weights: bool = True,
     ) -> tuple[Tensor, Tensor | None]:
         key = query if key is None else key
         value = key if value is None else value
-        self.check_inputs(query, key, value)
+        self._check_inputs(query, key, value)
         check_bool("need_weights", need_weights)
-        check_bool("average_weights", average_weights)
+        check_bool("average_attn_weights", average_attn_weights)
         N, T_q, _ = query.shape
         T_k = key.size(1)
         if mask is not None:
-            check_mask(mask, (N, self.num_heads, T_q, T_k))
+            _check_mask(mask, (N, self.num_heads, T_q, T_k))
             if mask.device != query.device:
                 raise ValueError(
                     f"mask: expected a tensor on {query.device}, the device of "
@@ -190,9 +202,9 @@ class MultiHeadAttention(nn.Module):
                     f"broadcastable sizes, got {tuple(mask.shape)}; for one mask "
                     "per sequence of shape (N, T_q, T_k), pass mask[:, None]"
                 )
-        q = self.split_heads(self.q_proj(query))  # (N, h, T_q, d_head)
-        k = self.split_heads(self.k_proj(key))  # (N, h, T_k, d_head)
-        v = self.split_heads(self.v_proj(value))  # (N, h, T_k, d_head)
+        q = self._split_heads(self.q_proj(query))  # (N, h, T_q, d_head)
+        k = self._split_heads(self.k_proj(key))  # (N, h, T_k, d_head)
+        v = self._split_heads(self.v_proj(value))  # (N, h, T_k, d_head)
         if self.rotary is not None:  # positions as rotations (positional chapter)
             q, k = self.rotary(q), self.rotary(k)
         p = self.dropout if self.training else 0.0
@@ -201,16 +213,16 @@ class MultiHeadAttention(nn.Module):
             out, weights = attention(q, k, v, mask, dropout_p=p)
             if not need_weights:
                 weights = None
-            elif average_weights:
+            elif average_attn_weights:
                 weights = weights.mean(dim=1)  # (N, T_q, T_k)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-            if mask is not None and not SDPA_ZERO_ROWS:
+            if mask is not None and not _SDPA_ZERO_ROWS:
                 out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         out = out.transpose(1, 2).reshape(N, T_q, self.d_model)  # (N, T_q, d_model)
         return self.out_proj(out), weights
 
-    def check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
+    def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         shape = f"(N, T, d_model={self.d_model})"
         weight = self.q_proj.weight
         for name, x in (("query", query), ("key", key), ("value", value)):
@@ -227,7 +239,7 @@ class MultiHeadAttention(nn.Module):
             )
 
 
-def check_rotary(rotary: object, d_head: int) -> None:
+def _check_rotary(rotary: object, d_head: int) -> None:
     """None, or a RotaryEmbedding of the heads' width."""
     if rotary is None:
         return

@@ -15,12 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from literate_transformer.checks import (
+from literate_transformer._checks import (
     check_features,
     check_ids,
     check_int,
     check_probability,
 )
+
+__all__ = ["EmbeddingDropout", "WordDropout"]
 
 
 class WordDropout(nn.Module):

@@ -10,11 +10,12 @@ Vaswani et al. (2017), sections 3.4 (embeddings times sqrt(d_model)), 3.5
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
-from literate_transformer.checks import (
+from literate_transformer._checks import (
     check_choice,
     check_float,
     check_ids,
@@ -28,25 +29,44 @@ from literate_transformer.positional import (
     frequencies,
 )
 
-POSITIONAL = ("sinusoidal", "learned", "none")
-COMBINE = ("add", "concat")
-DROPOUT_ON = ("sum", "token")
+__all__ = ["Combine", "DropoutOn", "Positional", "TransformerEmbedding"]
+
+Positional = Literal["sinusoidal", "learned", "none"]
+Combine = Literal["add", "concat"]
+DropoutOn = Literal["sum", "token"]
 
 
 class TransformerEmbedding(nn.Module):
-    """Token ids (N, T) -> model input (N, T, d_model).
+    """Token ids -> model input: token embedding * scale, combined with a
+    positional encoding, then dropout.
 
-    token embedding * scale, combined with a positional encoding ("add" as in
-    the paper, or "concat" into d_model - d_position token coordinates and
-    d_position position coordinates), then dropout. Token embeddings start from
-    N(0, init_std^2), default init_std = d_token^-1/2, and scale defaults to
+    Token embeddings start from N(0, init_std^2), and scale defaults to
     sqrt(d_token), so token coordinates start with unit variance. The padding
     row is zero and receives no gradient.
 
-    Dropout acts on the sum (dropout_on="sum", the paper) or on the scaled
-    token embedding only ("token"). word_dropout replaces whole tokens by
-    unk_id, embedding_dropout drops whole word types for a batch (see
-    literate_transformer.dropout); both act in training only.
+    Args:
+        vocab_size: the number of ids.
+        d_model: the output width.
+        max_len: the longest sequence the positional encoding covers.
+        positional: "sinusoidal", "learned" or "none".
+        combine: "add" (the paper), or "concat": d_model - d_position token
+            coordinates and d_position position coordinates.
+        d_position: the position's width with "concat" (default d_model / 2).
+        scale: the token embedding's factor (default sqrt(d_token)).
+        init_std: the token embedding's initial standard deviation (default
+            d_token^-1/2).
+        dropout: the rate of standard dropout.
+        dropout_on: "sum" (on embedding + position, the paper) or "token" (on
+            the scaled token embedding only).
+        word_dropout: replaces whole tokens by unk_id, in training only.
+        unk_id: the id word dropout puts in.
+        embedding_dropout: drops whole word types for a batch, in training
+            only (see literate_transformer.dropout).
+        pad_id: the padding id, whose row stays zero (None: no padding row).
+
+    Shape:
+        forward(tokens) takes ids (N, T), T <= max_len, and returns
+        (N, T, d_model).
     """
 
     def __init__(
@@ -55,13 +75,13 @@ class TransformerEmbedding(nn.Module):
         d_model: int,
         *,
         max_len: int,
-        positional: str = "sinusoidal",
-        combine: str = "add",
+        positional: Positional = "sinusoidal",
+        combine: Combine = "add",
         d_position: int | None = None,
         scale: float | None = None,
         init_std: float | None = None,
         dropout: float = 0.1,
-        dropout_on: str = "sum",
+        dropout_on: DropoutOn = "sum",
         word_dropout: float = 0.0,
         unk_id: int | None = None,
         embedding_dropout: float = 0.0,
@@ -71,9 +91,9 @@ class TransformerEmbedding(nn.Module):
         vocab_size = check_int("vocab_size", vocab_size, low=1)
         d_model = check_int("d_model", d_model, low=1)
         max_len = check_int("max_len", max_len, low=1)
-        check_choice("positional", positional, POSITIONAL)
-        check_choice("combine", combine, COMBINE)
-        check_choice("dropout_on", dropout_on, DROPOUT_ON)
+        check_choice("positional", positional, get_args(Positional))
+        check_choice("combine", combine, get_args(Combine))
+        check_choice("dropout_on", dropout_on, get_args(DropoutOn))
         dropout = check_probability("dropout", dropout)
         word_dropout = check_probability("word_dropout", word_dropout)
         embedding_dropout = check_probability("embedding_dropout", embedding_dropout)

@@ -12,13 +12,13 @@ torch.nn.TransformerEncoderLayer / TransformerDecoderLayer.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from literate_transformer.attention import MultiHeadAttention, check_mask
-from literate_transformer.checks import (
+from literate_transformer._checks import (
     check_bool,
     check_choice,
     check_features,
@@ -26,25 +26,40 @@ from literate_transformer.checks import (
     check_probability,
     describe,
 )
+from literate_transformer.attention import MultiHeadAttention, _check_mask
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+__all__ = [
+    "Activation",
+    "DecoderLayer",
+    "EncoderLayer",
+    "FeedForward",
+    "load_torch_attention",
+    "load_torch_layer",
+]
+
+Activation = Literal["relu", "gelu"]
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F.gelu}
 
 
 class FeedForward(nn.Module):
     """linear2(dropout(activation(linear1(x)))): (N, T, d_model) -> same."""
 
     def __init__(
-        self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "relu"
+        self,
+        d_model: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        activation: Activation = "relu",
     ) -> None:
         super().__init__()
         d_model = check_int("d_model", d_model, low=1)
         d_ff = check_int("d_ff", d_ff, low=1)
         dropout = check_probability("dropout", dropout)
-        check_choice("activation", activation, tuple(ACTIVATIONS))
+        check_choice("activation", activation, tuple(_ACTIVATIONS))
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
         self.dropout = nn.Dropout(dropout)
-        self.activation = ACTIVATIONS[activation]
+        self.activation = _ACTIVATIONS[activation]
 
     def forward(self, x: Tensor) -> Tensor:
         weight = self.linear1.weight  # (d_ff, d_model)
@@ -58,10 +73,22 @@ class FeedForward(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """Self-attention and feed-forward, each with a residual connection.
+    """Self-attention and feed-forward, each with a residual connection;
+    post-LN (the paper) unless norm_first=True (pre-LN).
 
-    forward(x (N, S, d_model), mask bool broadcastable to (N, h, S, S)) returns
-    (N, S, d_model). Post-LN (the paper) unless norm_first=True (pre-LN).
+    Args:
+        d_model: the layer's width.
+        num_heads: attention heads; d_model must be a multiple of it.
+        d_ff: the inner width of the feed-forward block.
+        dropout: on each sub-layer's output, the attention weights and the
+            feed-forward activation.
+        norm_first: pre-LN (True) instead of the paper's post-LN.
+        activation: the feed-forward activation, "relu" or "gelu".
+        rotary: None, or a RotaryEmbedding for the self-attention.
+
+    Shape:
+        forward(x, mask=None) takes x (N, S, d_model) and a bool mask (True =
+        may attend) broadcastable to (N, h, S, S); it returns (N, S, d_model).
     """
 
     def __init__(
@@ -72,7 +99,7 @@ class EncoderLayer(nn.Module):
         dropout: float = 0.1,
         *,
         norm_first: bool = False,
-        activation: str = "relu",
+        activation: Activation = "relu",
         rotary: nn.Module | None = None,
     ) -> None:
         super().__init__()
@@ -87,19 +114,21 @@ class EncoderLayer(nn.Module):
         self.norm_first = check_bool("norm_first", norm_first)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        N, S, _ = check_input("x", x, self.self_attn).shape
+        N, S, _ = _check_input("x", x, self.self_attn).shape
         if mask is not None:
-            check_mask(mask, (N, self.self_attn.num_heads, S, S))
-        real = real_positions(mask, x)  # (N, S), or None: every position
+            _check_mask(mask, (N, self.self_attn.num_heads, S, S))
+        real = _real_positions(mask, x)  # (N, S), or None: every position
         if self.norm_first:  # pre-LN: x + Sublayer(LayerNorm(x))
             x = x + self.dropout1(self.self_attn(self.norm1(x), mask=mask)[0])
-            return at_real(x, real, lambda z: z + self.dropout2(self.ff(self.norm2(z))))
+            return _at_real(
+                x, real, lambda z: z + self.dropout2(self.ff(self.norm2(z)))
+            )
         # post-LN, as in the paper: LayerNorm(x + Sublayer(x))
         x = self.norm1(x + self.dropout1(self.self_attn(x, mask=mask)[0]))
-        return at_real(x, real, lambda z: self.norm2(z + self.dropout2(self.ff(z))))
+        return _at_real(x, real, lambda z: self.norm2(z + self.dropout2(self.ff(z))))
 
 
-def real_positions(mask: Tensor | None, x: Tensor) -> Tensor | None:
+def _real_positions(mask: Tensor | None, x: Tensor) -> Tensor | None:
     """The real positions (N, S) of a key-padding mask (N, 1, 1, S) for x
     (N, S, d); None for other masks, no mask, or no padding."""
     N, S = x.shape[:2]
@@ -109,7 +138,7 @@ def real_positions(mask: Tensor | None, x: Tensor) -> Tensor | None:
     return None if bool(real.all()) else real
 
 
-def at_real(
+def _at_real(
     x: Tensor, real: Tensor | None, block: Callable[[Tensor], Tensor]
 ) -> Tensor:
     """block(x) at the real positions; x itself at the others. `block` must be
@@ -119,7 +148,7 @@ def at_real(
     return x.index_put((real,), block(x[real]))  # x[real]: (R, d)
 
 
-def check_input(name: str, x: Tensor, attn: MultiHeadAttention) -> Tensor:
+def _check_input(name: str, x: Tensor, attn: MultiHeadAttention) -> Tensor:
     """A layer's input (N, T, d_model), in the dtype and on the device of its
     attention module, checked under the caller's name."""
     shape = f"(N, T, d_model={attn.d_model})"
@@ -131,8 +160,21 @@ def check_input(name: str, x: Tensor, attn: MultiHeadAttention) -> Tensor:
 class DecoderLayer(nn.Module):
     """Masked self-attention, cross-attention to the memory, feed-forward.
 
-    forward(y (N, T, d_model), memory (N, S, d_model), self_mask bool
-    broadcastable to (N, h, T, T), memory_mask to (N, h, T, S)) -> (N, T, d_model).
+    Args:
+        d_model: the layer's width.
+        num_heads: attention heads; d_model must be a multiple of it.
+        d_ff: the inner width of the feed-forward block.
+        dropout: on each sub-layer's output, the attention weights and the
+            feed-forward activation.
+        norm_first: pre-LN (True) instead of the paper's post-LN.
+        activation: the feed-forward activation, "relu" or "gelu".
+        rotary: None, or a RotaryEmbedding for the self-attention.
+
+    Shape:
+        forward(y, memory, self_mask=None, memory_mask=None) takes y
+        (N, T, d_model), memory (N, S, d_model), and bool masks (True = may
+        attend) broadcastable to (N, h, T, T) and (N, h, T, S); it returns
+        (N, T, d_model).
     """
 
     def __init__(
@@ -143,7 +185,7 @@ class DecoderLayer(nn.Module):
         dropout: float = 0.1,
         *,
         norm_first: bool = False,
-        activation: str = "relu",
+        activation: Activation = "relu",
         rotary: nn.Module | None = None,
     ) -> None:
         super().__init__()
@@ -167,17 +209,17 @@ class DecoderLayer(nn.Module):
         self_mask: Tensor | None = None,
         memory_mask: Tensor | None = None,
     ) -> Tensor:
-        N, T, _ = check_input("y", y, self.self_attn).shape
-        S = check_input("memory", memory, self.self_attn).size(1)
+        N, T, _ = _check_input("y", y, self.self_attn).shape
+        S = _check_input("memory", memory, self.self_attn).size(1)
         if memory.size(0) != N:
             raise ValueError(
                 f"memory: expected the batch size N={N} of y, got {memory.size(0)}"
             )
         h = self.self_attn.num_heads
         if self_mask is not None:
-            check_mask(self_mask, (N, h, T, T), name="self_mask")
+            _check_mask(self_mask, (N, h, T, T), name="self_mask")
         if memory_mask is not None:
-            check_mask(memory_mask, (N, h, T, S), name="memory_mask")
+            _check_mask(memory_mask, (N, h, T, S), name="memory_mask")
 
         def attend(z: Tensor) -> Tensor:
             return self.self_attn(z, mask=self_mask)[0]
@@ -216,9 +258,11 @@ def load_torch_layer(
             f"ours, theirs: expected an nn.{kinds[type(ours)].__name__} for "
             f"{type(ours).__name__}, got {describe(theirs)}"
         )
-    check_same_layer(ours, theirs)
+    _check_same_layer(ours, theirs)
     pairs = [(ours.self_attn, theirs.self_attn)]
-    if isinstance(ours, DecoderLayer):
+    if isinstance(ours, DecoderLayer) and isinstance(
+        theirs, nn.TransformerDecoderLayer
+    ):
         pairs.append((ours.cross_attn, theirs.multihead_attn))
     norms = ["norm1", "norm2", "norm3"][: len(pairs) + 1]
     for mine, packed in pairs:
@@ -274,7 +318,7 @@ def load_torch_attention(
         ours.out_proj.load_state_dict(theirs.out_proj.state_dict())
 
 
-def check_same_layer(
+def _check_same_layer(
     ours: EncoderLayer | DecoderLayer,
     theirs: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer,
 ) -> None:

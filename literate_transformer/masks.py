@@ -12,10 +12,12 @@ ignore): pass `~padding_mask(tokens)` there.
 
 from __future__ import annotations
 
+from typing import overload
+
 import torch
 from torch import Tensor
 
-from literate_transformer.checks import (
+from literate_transformer._checks import (
     check_bool,
     check_device,
     check_features,
@@ -23,6 +25,8 @@ from literate_transformer.checks import (
     check_int,
     describe,
 )
+
+__all__ = ["attention_mask", "causal_mask", "key_mask_from_embeddings", "padding_mask"]
 
 
 def padding_mask(tokens: Tensor, pad_id: int = 0) -> Tensor:
@@ -35,6 +39,14 @@ def padding_mask(tokens: Tensor, pad_id: int = 0) -> Tensor:
     return tokens != check_int("pad_id", pad_id, low=0)
 
 
+@overload
+def attention_mask(
+    key_padding: Tensor, *, causal: bool = False, size: int | None = None
+) -> Tensor: ...
+@overload
+def attention_mask(
+    key_padding: None = None, *, causal: bool = False, size: int | None = None
+) -> Tensor | None: ...
 def attention_mask(
     key_padding: Tensor | None = None,
     *,
@@ -52,7 +64,7 @@ def attention_mask(
     if size is not None:
         size = check_int("size", size, low=1)
     if key_padding is not None:
-        check_bool_mask("key_padding", key_padding, "(N, T_k)", dims=2)
+        _check_bool_mask("key_padding", key_padding, "(N, T_k)", dims=2)
         mask = key_padding[:, None, None, :]  # (N, 1, 1, T_k)
         if size is not None and size != key_padding.size(1):
             raise ValueError(
@@ -73,7 +85,7 @@ def attention_mask(
     return mask
 
 
-def check_bool_mask(name: str, mask: object, shape: str, *, dims: int) -> Tensor:
+def _check_bool_mask(name: str, mask: object, shape: str, *, dims: int) -> Tensor:
     """A boolean tensor of rank `dims` (True = real token, or may attend)."""
     if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
         raise TypeError(

@@ -12,13 +12,13 @@ source embedding, as in section 3.4 of the paper.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
-from literate_transformer.attention import check_mask
-from literate_transformer.checks import (
+from literate_transformer._checks import (
     check_bool,
     check_choice,
     check_float,
@@ -27,46 +27,15 @@ from literate_transformer.checks import (
     check_probability,
     describe,
 )
-from literate_transformer.embedding import DROPOUT_ON, TransformerEmbedding
-from literate_transformer.layers import DecoderLayer, EncoderLayer
+from literate_transformer.attention import _check_mask
+from literate_transformer.embedding import Combine, DropoutOn, TransformerEmbedding
+from literate_transformer.layers import Activation, DecoderLayer, EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.positional import RotaryEmbedding
 
-INPUT_DROPOUT_OPTIONS = (
-    "dropout",
-    "dropout_on",
-    "word_dropout",
-    "unk_id",
-    "embedding_dropout",
-)
-POSITIONAL = ("sinusoidal", "learned", "none", "rotary")
+__all__ = ["Decoder", "Encoder", "InputDropout", "ModelPositional", "Transformer"]
 
-
-def check_input_dropout(options: object) -> dict[str, float | str | int]:
-    """None or a dict of TransformerEmbedding's dropout options, checked under
-    the names input_dropout["..."]."""
-    if options is None:
-        return {}
-    if not isinstance(options, dict):
-        raise TypeError(
-            f"input_dropout: expected None or a dict, got {describe(options)}"
-        )
-    unknown = set(options) - set(INPUT_DROPOUT_OPTIONS)
-    if unknown:
-        raise ValueError(
-            f"input_dropout: expected keys among {INPUT_DROPOUT_OPTIONS}, got "
-            f"{sorted(unknown, key=str)}"
-        )
-    for key, value in options.items():
-        name = f"input_dropout[{key!r}]"
-        if key == "dropout_on":
-            check_choice(name, value, DROPOUT_ON)
-        elif key == "unk_id":
-            if value is not None:
-                check_int(name, value, low=0)
-        else:
-            check_probability(name, value)
-    return dict(options)
+ModelPositional = Literal["sinusoidal", "learned", "none", "rotary"]
 
 
 class Encoder(nn.Module):
@@ -80,9 +49,10 @@ class Encoder(nn.Module):
         norm_first: bool,
     ) -> None:
         super().__init__()
-        check_stack(embedding, layers, EncoderLayer, norm_first)
+        _check_stack(embedding, layers, EncoderLayer, norm_first)
         self.embedding = embedding
         self.layers = nn.ModuleList(layers)
+        self.num_heads = layers[0].self_attn.num_heads
         d_model = embedding.d_model
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
 
@@ -92,8 +62,7 @@ class Encoder(nn.Module):
         src = check_ids("src", src, embedding.vocab_size, device=device)  # (N, S)
         N, S = src.shape
         if src_mask is not None:
-            heads = self.layers[0].self_attn.num_heads
-            check_mask(src_mask, (N, heads, S, S), name="src_mask")
+            _check_mask(src_mask, (N, self.num_heads, S, S), name="src_mask")
         x = self.embedding(src)  # (N, S, d_model)
         for layer in self.layers:
             x = layer(x, src_mask)
@@ -112,10 +81,11 @@ class Decoder(nn.Module):
         vocab_size: int,
     ) -> None:
         super().__init__()
-        check_stack(embedding, layers, DecoderLayer, norm_first)
+        _check_stack(embedding, layers, DecoderLayer, norm_first)
         vocab_size = check_int("vocab_size", vocab_size, low=1)
         self.embedding = embedding
         self.layers = nn.ModuleList(layers)
+        self.num_heads = layers[0].self_attn.num_heads
         d_model = embedding.d_model
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.output = nn.Linear(d_model, vocab_size, bias=False)
@@ -130,13 +100,13 @@ class Decoder(nn.Module):
         embedding = self.embedding
         device = embedding.token.weight.device
         tgt = check_ids("tgt", tgt, embedding.vocab_size, device=device)  # (N, T)
-        self.check_masks(tgt, memory, tgt_mask, memory_mask)
+        self._check_masks(tgt, memory, tgt_mask, memory_mask)
         y = self.embedding(tgt)  # (N, T, d_model)
         for layer in self.layers:
             y = layer(y, memory, tgt_mask, memory_mask)
         return self.output(self.norm(y))  # (N, T, vocab_size)
 
-    def check_masks(
+    def _check_masks(
         self,
         tgt: Tensor,
         memory: Tensor,
@@ -145,16 +115,19 @@ class Decoder(nn.Module):
     ) -> None:
         """The masks' dtypes and shapes, under the names the caller used."""
         N, T = tgt.shape
-        heads = self.layers[0].self_attn.num_heads
+        heads = self.num_heads
         if tgt_mask is not None:
-            check_mask(tgt_mask, (N, heads, T, T), name="tgt_mask")
+            _check_mask(tgt_mask, (N, heads, T, T), name="tgt_mask")
         if memory_mask is not None and isinstance(memory, Tensor) and memory.dim():
             S = memory.size(1) if memory.dim() > 1 else 0
-            check_mask(memory_mask, (N, heads, T, S), name="memory_mask")
+            _check_mask(memory_mask, (N, heads, T, S), name="memory_mask")
 
 
-def check_stack(
-    embedding: object, layers: object, kind: type[nn.Module], norm_first: object
+def _check_stack(
+    embedding: object,
+    layers: object,
+    kind: type[EncoderLayer | DecoderLayer],
+    norm_first: object,
 ) -> None:
     """An embedding, a non-empty list of layers of one kind and of the
     embedding's width, and a flag."""
@@ -180,18 +153,83 @@ def check_stack(
     check_bool("norm_first", norm_first)
 
 
-class Transformer(nn.Module):
-    """Encoder-decoder Transformer: forward(src (N, S), tgt (N, T)) -> logits
-    (N, T, tgt_vocab_size) for the next target token at every position.
+@dataclass(frozen=True)
+class InputDropout:
+    """How the two input layers (TransformerEmbedding) drop out.
 
-    Padding (pad_id) is masked in the source and target, the target causally.
-    tie_embeddings ties the output projection to the target embedding;
-    share_vocab (one vocabulary for both sides) ties the source embedding too.
-    positional is "sinusoidal", "learned" or "none" (added to or concatenated
-    with the embedding), or "rotary" (RoPE in every self-attention).
-    input_dropout sets the input layers' options of dropout (dropout,
-    dropout_on, word_dropout, unk_id, embedding_dropout of TransformerEmbedding)
-    for both sides; by default they drop out at the model's rate, on the sum.
+    Args:
+        dropout: the rate of standard dropout; None (the default) takes the
+            model's `dropout`.
+        dropout_on: "sum" (on token embedding + position, the paper) or
+            "token" (on the scaled token embedding, before the position).
+        word_dropout: the probability of replacing a token by `unk_id`.
+        unk_id: the id that word dropout puts in; required with word_dropout.
+        embedding_dropout: the probability of dropping a word type's whole
+            embedding row for a batch.
+    """
+
+    dropout: float | None = None
+    dropout_on: DropoutOn = "sum"
+    word_dropout: float = 0.0
+    unk_id: int | None = None
+    embedding_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.dropout is not None:
+            check_probability("input_dropout.dropout", self.dropout)
+        check_choice("input_dropout.dropout_on", self.dropout_on, get_args(DropoutOn))
+        check_probability("input_dropout.word_dropout", self.word_dropout)
+        if self.unk_id is not None:
+            check_int("input_dropout.unk_id", self.unk_id, low=0)
+        check_probability("input_dropout.embedding_dropout", self.embedding_dropout)
+
+    def options(self, model_dropout: float) -> dict[str, Any]:
+        """TransformerEmbedding's keyword arguments."""
+        rate = model_dropout if self.dropout is None else self.dropout
+        return {
+            "dropout": rate,
+            "dropout_on": self.dropout_on,
+            "word_dropout": self.word_dropout,
+            "unk_id": self.unk_id,
+            "embedding_dropout": self.embedding_dropout,
+        }
+
+
+class Transformer(nn.Module):
+    """Encoder-decoder Transformer (Vaswani et al. 2017): logits for the next
+    target token at every position. Padding (pad_id) is masked in the source
+    and the target, the target causally.
+
+    Args:
+        src_vocab_size: the number of source ids.
+        tgt_vocab_size: the number of target ids.
+        d_model: the model's width.
+        num_heads: attention heads; d_model must be a multiple of it.
+        num_encoder_layers: layers of the encoder stack.
+        num_decoder_layers: layers of the decoder stack.
+        d_ff: the inner width of the feed-forward blocks.
+        dropout: the rate of every dropout (inputs, sub-layers, attention).
+        max_len: the longest sequence the positional encoding covers.
+        norm_first: pre-LN (True) instead of the paper's post-LN.
+        activation: the feed-forward activation, "relu" or "gelu".
+        tie_embeddings: the output projection reuses the target embedding.
+        share_vocab: one vocabulary for both sides; ties the source
+            embedding too.
+        positional: "sinusoidal", "learned" or "none" (added to or
+            concatenated with the embedding), or "rotary" (RoPE in every
+            self-attention).
+        combine: "add" (the paper) or "concat" for the positional encoding.
+        embedding_scale: the factor of the token embeddings (default
+            sqrt(d_model)).
+        embedding_init_std: their initial standard deviation (default
+            d_model^-1/2).
+        input_dropout: the input layers' dropout options (an InputDropout);
+            by default they drop out at the model's rate, on the sum.
+        pad_id: the padding id of both sides.
+
+    Shape:
+        forward(src, tgt) takes ids src (N, S) and tgt (N, T) and returns
+        logits (N, T, tgt_vocab_size).
     """
 
     def __init__(
@@ -207,14 +245,14 @@ class Transformer(nn.Module):
         dropout: float = 0.1,
         max_len: int = 256,
         norm_first: bool = False,
-        activation: str = "relu",
+        activation: Activation = "relu",
         tie_embeddings: bool = True,
         share_vocab: bool = False,
-        positional: str = "sinusoidal",
-        combine: str = "add",
+        positional: ModelPositional = "sinusoidal",
+        combine: Combine = "add",
         embedding_scale: float | None = None,
         embedding_init_std: float | None = None,
-        input_dropout: dict[str, float | str | int] | None = None,
+        input_dropout: InputDropout | None = None,
         pad_id: int = 0,
     ) -> None:
         super().__init__()
@@ -229,14 +267,21 @@ class Transformer(nn.Module):
         dropout = check_probability("dropout", dropout)
         tie_embeddings = check_bool("tie_embeddings", tie_embeddings)
         share_vocab = check_bool("share_vocab", share_vocab)
-        check_choice("positional", positional, POSITIONAL)
+        check_choice("positional", positional, get_args(ModelPositional))
         if embedding_scale is not None:
             check_float("embedding_scale", embedding_scale, low=0.0, low_open=True)
         if embedding_init_std is not None:
             check_float(
                 "embedding_init_std", embedding_init_std, low=0.0, low_open=True
             )
-        input_dropout = {"dropout": dropout, **check_input_dropout(input_dropout)}
+        if input_dropout is None:
+            input_dropout = InputDropout()
+        if not isinstance(input_dropout, InputDropout):
+            raise TypeError(
+                "input_dropout: expected None or an InputDropout, got "
+                f"{describe(input_dropout)}"
+            )
+        inputs = input_dropout.options(dropout)
         if tie_embeddings and combine == "concat":
             raise ValueError(
                 "tie_embeddings: the output projection has width d_model, but "
@@ -264,11 +309,13 @@ class Transformer(nn.Module):
                 scale=embedding_scale,
                 init_std=embedding_init_std,
                 pad_id=pad_id,
-                **input_dropout,
+                **inputs,
             )
 
-        sizes = dict(d_model=d_model, num_heads=num_heads, d_ff=d_ff, dropout=dropout)
-        options = dict(norm_first=norm_first, activation=activation)
+        sizes: dict[str, Any] = dict(d_model=d_model, num_heads=num_heads, d_ff=d_ff)
+        options: dict[str, Any] = dict(
+            dropout=dropout, norm_first=norm_first, activation=activation
+        )
         if positional == "rotary":  # positions as rotations in self-attention
             if combine != "add":
                 raise ValueError("combine: rotary positions add nothing to concat")

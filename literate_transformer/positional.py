@@ -14,13 +14,21 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from literate_transformer.checks import (
+from literate_transformer._checks import (
     check_device,
     check_features,
     check_float,
     check_float_dtype,
     check_int,
 )
+
+__all__ = [
+    "LearnedPositionalEncoding",
+    "RotaryEmbedding",
+    "SinusoidalPositionalEncoding",
+    "frequencies",
+    "sinusoidal_encoding",
+]
 
 
 def frequencies(
@@ -75,11 +83,11 @@ class SinusoidalPositionalEncoding(nn.Module):
         )
 
     def forward(self, length: int) -> Tensor:
-        length = check_length(length, self.max_len)
+        length = _check_length(length, self.max_len)
         return self.pe[:length]  # (T, d_model)
 
 
-def check_length(length: int, max_len: int) -> int:
+def _check_length(length: int, max_len: int) -> int:
     """A number of positions the table holds: 1 to max_len."""
     length = check_int("length", length)
     if not 0 < length <= max_len:
@@ -105,7 +113,7 @@ class LearnedPositionalEncoding(nn.Module):
         self.weight = nn.Parameter(torch.randn(max_len, d_model) * 2**-0.5)
 
     def forward(self, length: int) -> Tensor:
-        length = check_length(length, self.max_len)
+        length = _check_length(length, self.max_len)
         return self.weight[:length]  # (T, d_model)
 
 

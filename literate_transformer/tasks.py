@@ -10,14 +10,20 @@ the data. Ids: 0 = padding, 1 = start of sequence, 2 = end, 3.. = symbols.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
-from literate_transformer.checks import check_choice, check_ids, check_int, describe
+from literate_transformer._checks import check_choice, check_ids, check_int, describe
 
-PAD, BOS, EOS = 0, 1, 2
-TASKS = ("copy", "reverse", "sort")
+__all__ = ["BOS", "EOS", "PAD", "TASKS", "Batch", "SyntheticTask", "TaskName"]
+
+PAD = 0  # padding
+BOS = 1  # start of a target sequence
+EOS = 2  # end of a target sequence
+TaskName = Literal["copy", "reverse", "sort"]
+TASKS: tuple[TaskName, ...] = get_args(TaskName)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class SyntheticTask:
     """A task: `name` in TASKS, strings of `min_len` to `max_len` symbols
     drawn from `num_symbols` symbols."""
 
-    name: str = "reverse"
+    name: TaskName = "reverse"
     num_symbols: int = 10
     min_len: int = 1
     max_len: int = 10

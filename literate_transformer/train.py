@@ -11,17 +11,18 @@ own batches; nothing else changes.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
-from literate_transformer.checks import (
+from literate_transformer._checks import (
     check_bool,
     check_device,
     check_float,
@@ -31,6 +32,8 @@ from literate_transformer.checks import (
 )
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import PAD, Batch, SyntheticTask
+
+__all__ = ["History", "TrainingInterrupted", "accuracy", "train", "warmup_lr"]
 
 
 def warmup_lr(step: int, *, d_model: int, warmup: int, factor: float = 1.0) -> float:
@@ -56,7 +59,7 @@ class History:
     seconds: float = 0.0
     complete: bool = True  # False: stopped early (Ctrl-C), see TrainingInterrupted
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -85,7 +88,7 @@ def accuracy(model: nn.Module, batch: Batch) -> tuple[float, float]:
 
 
 def train(
-    model: nn.Module,
+    model: Transformer,
     task: SyntheticTask,
     *,
     steps: int,
@@ -105,11 +108,29 @@ def train(
 
     The model should be freshly built after torch.manual_seed(seed) so that a
     seed fixes the run; the data come from generators seeded from `seed`.
-    Gradients are clipped to norm `clip_norm` (None: not clipped). With a
-    `pool`, batches are drawn from that fixed set of examples instead of fresh
-    ones, and the token accuracy on the pool is recorded too (overfitting).
+
+    Args:
+        model: a Transformer whose pad_id, vocabularies and max_len fit the task.
+        task: where the batches come from.
+        steps: optimiser steps.
+        batch_size: examples per step (per process under torchrun).
+        warmup: warm-up steps of the learning-rate schedule.
+        lr_factor: the schedule's factor (the paper's is 1).
+        label_smoothing: the cross-entropy's label smoothing.
+        clip_norm: the gradient norm is clipped to this; None: not clipped.
+        pool: a fixed set of examples to draw batches from instead of fresh
+            ones; the token accuracy on it is recorded too (overfitting).
+        eval_every: steps between evaluations on the held-out batch.
+        eval_size: examples in the held-out batch.
+        seed: seeds the data and the dropout masks.
+        device: where to train.
+        progress: a progress bar on a terminal, one line per evaluation
+            elsewhere.
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C, carrying the History so far.
     """
-    check_run(model, task, pool)
+    _check_run(model, task, pool)
     for name, value in dict(
         steps=steps,
         batch_size=batch_size,
@@ -134,8 +155,10 @@ def train(
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     torch.manual_seed(seed * 1000 + rank + 1)  # dropout masks, per process
     d_model = model.d_model
-    adam = dict(lr=1.0, betas=(0.9, 0.98), eps=1e-9)  # lr is set at every step
-    optimizer = torch.optim.Adam(model.parameters(), **adam)
+    # The paper's Adam; the learning rate is set at every step.
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9
+    )
     data = torch.Generator().manual_seed(seed * 1000 + rank + 1)  # per process
     held_out = task.sample(eval_size, torch.Generator().manual_seed(seed * 1000))
     held_out = held_out.to(device)
@@ -143,6 +166,11 @@ def train(
     start = time.perf_counter()
     if pool is not None:
         pool = pool.to(device)
+    show = progress and rank == 0
+    # disable=None: tqdm draws only on a terminal.
+    bar = tqdm(
+        total=steps, unit="step", file=sys.stderr, disable=None if show else True
+    )
     try:
         for step in range(1, steps + 1):
             if pool is None:
@@ -179,21 +207,19 @@ def train(
                 history.sequence_accuracy.append(sequence)
                 if pool is not None:
                     history.pool_token_accuracy.append(accuracy(model, pool)[0])
-            if progress and rank == 0:
-                show_progress(step, steps, history)
+            if show:
+                _report(bar, history, steps, evaluated=history.eval_step[-1:] == [step])
     except KeyboardInterrupt as interrupt:  # Ctrl-C: hand over what was done
         history.complete = False
         history.seconds = time.perf_counter() - start
-        if progress and rank == 0:
-            print(file=sys.stderr)
+        bar.close()
         raise TrainingInterrupted(history) from interrupt
     history.seconds = time.perf_counter() - start
-    if progress and rank == 0:
-        print(file=sys.stderr)
+    bar.close()
     return history
 
 
-def check_run(model: object, task: object, pool: object) -> None:
+def _check_run(model: object, task: object, pool: object) -> None:
     """A Transformer that fits the task: its padding id, vocabulary, length."""
     if not isinstance(model, Transformer):
         raise TypeError(f"model: expected a Transformer, got {describe(model)}")
@@ -221,15 +247,16 @@ def check_run(model: object, task: object, pool: object) -> None:
         )
 
 
-def show_progress(step: int, steps: int, history: History) -> None:
-    """One line, rewritten in place: a bar, the loss, the last accuracies."""
-    width = 24
-    filled = math.floor(width * step / steps)
-    bar = "#" * filled + "." * (width - filled)
-    line = f"\r[{bar}] {step}/{steps} loss {history.loss[-1]:.3f}"
+def _report(bar: tqdm[Any], history: History, steps: int, *, evaluated: bool) -> None:
+    """Advance the bar; on a terminal the bar shows the loss and the last
+    accuracies, elsewhere each evaluation prints one line."""
+    shown = {"loss": f"{history.loss[-1]:.3f}"}
     if history.token_accuracy:
-        line += (
-            f" tokens {history.token_accuracy[-1]:.3f}"
-            f" sequences {history.sequence_accuracy[-1]:.3f}"
-        )
-    print(line, end="", file=sys.stderr, flush=True)
+        shown["tokens"] = f"{history.token_accuracy[-1]:.3f}"
+        shown["sequences"] = f"{history.sequence_accuracy[-1]:.3f}"
+    if not bar.disable:
+        bar.set_postfix(shown, refresh=False)
+        bar.update()
+    elif evaluated:
+        step = f"step {history.step[-1]}/{steps}"
+        print(step, *(f"{k} {v}" for k, v in shown.items()), file=sys.stderr)

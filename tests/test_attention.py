@@ -175,7 +175,7 @@ def test_weights_per_head_or_averaged(device):
     mha = MultiHeadAttention(16, 4).to(device)
     x = torch.randn(2, 5, 16, device=device)
     _, averaged = mha(x, need_weights=True)
-    _, per_head = mha(x, need_weights=True, average_weights=False)
+    _, per_head = mha(x, need_weights=True, average_attn_weights=False)
     assert averaged.shape == (2, 5, 5) and per_head.shape == (2, 4, 5, 5)
     assert torch.allclose(per_head.mean(dim=1), averaged)
     for fused in (True, False):

@@ -38,7 +38,7 @@ from literate_transformer.masks import (
     key_mask_from_embeddings,
     padding_mask,
 )
-from literate_transformer.model import Decoder, Encoder, Transformer
+from literate_transformer.model import Decoder, Encoder, InputDropout, Transformer
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     RotaryEmbedding,
@@ -334,13 +334,14 @@ CASES = [
         "attention",
         "MultiHeadAttention",
         MultiHeadAttention,
-        dict(d_model=8, num_heads=2, dropout=0.1, bias=True, rotary=None),
+        dict(d_model=8, num_heads=2, dropout=0.1, bias=True, rotary=None, fused=False),
         dict(
             d_model=[*SIZE, 7],
             num_heads=[*SIZE, 3, 16],
             dropout=PROBABILITY,
             bias=FLAG,
             rotary=["rope", RotaryEmbedding(8), nn.Linear(4, 4)],
+            fused=FLAG,
         ),
     ),
     Case(
@@ -353,7 +354,7 @@ CASES = [
             value=features(2, 3, 8),
             mask=MASK_2,
             need_weights=True,
-            average_weights=True,
+            average_attn_weights=True,
         ),
         dict(
             query=FEATURES,
@@ -361,7 +362,7 @@ CASES = [
             value=[*FEATURES[:-1], features(2, 4, 8)],
             mask=[*MASKS, torch.ones(2, 3, 3, dtype=torch.bool)],  # 3-D: ambiguous
             need_weights=FLAG,
-            average_weights=FLAG,
+            average_attn_weights=FLAG,
         ),
     ),
     # layers.py
@@ -521,6 +522,19 @@ CASES = [
     ),
     Case(
         "model",
+        "InputDropout",
+        InputDropout,
+        dict(dropout=0.1, dropout_on="token", word_dropout=0.1, unk_id=3),
+        dict(
+            dropout=[-0.1, 1.0, NAN, "0.1", True],
+            dropout_on=CHOICE,
+            word_dropout=PROBABILITY,
+            unk_id=[-1, 1.5, "1", True],
+            embedding_dropout=PROBABILITY,
+        ),
+    ),
+    Case(
+        "model",
         "Transformer",
         Transformer,
         dict(src_vocab_size=13, tgt_vocab_size=13, d_model=8, num_heads=2, d_ff=16),
@@ -542,15 +556,7 @@ CASES = [
             combine=CHOICE,
             embedding_scale=POSITIVE,
             embedding_init_std=POSITIVE,
-            input_dropout=[
-                "x",
-                {"scale": 1.0},
-                {"dropout": 1.5},
-                {"word_dropout": -0.1},
-                {"dropout_on": "x"},
-                {"unk_id": -1},
-                [("dropout", 0.1)],
-            ],
+            input_dropout=["x", {"dropout": 0.1}, [("dropout", 0.1)], 0.1],
             pad_id=ID,
         ),
     ),
@@ -682,7 +688,7 @@ def test_each_case_succeeds_with_its_valid_arguments(case: Case):
 def named(message: str, arg: str) -> bool:
     """The message starts with the argument's name (alone or in a list)."""
     names = message.split(":", 1)[0]
-    return arg in re.split(r"[,\s\[\]'\"]+", names)
+    return arg in re.split(r"[,.\s\[\]'\"]+", names)
 
 
 @pytest.mark.parametrize(("case", "arg", "value"), BAD)

@@ -125,6 +125,8 @@ def test_ctrl_c_writes_the_history_so_far_marked_incomplete(tmp_path):
             "16",
             "--d-ff",
             "32",
+            "--eval-every",
+            "1",
             "--json",
             str(out),
         ],
@@ -134,7 +136,7 @@ def test_ctrl_c_writes_the_history_so_far_marked_incomplete(tmp_path):
     )
     assert process.stderr is not None
     shown = ""
-    while shown.count("/100000") < 3:  # the progress bar: a few steps are done
+    while shown.count("/100000") < 3:  # progress lines: a few steps are done
         character = process.stderr.read(1)
         assert character, f"the run ended early: {shown}"
         shown += character

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import sys
+from typing import Any
+
 import pytest
 import torch
 
@@ -13,9 +17,9 @@ from literate_transformer.layers import (
     load_torch_layer,
 )
 from literate_transformer.masks import attention_mask, causal_mask, padding_mask
-from literate_transformer.model import Transformer
+from literate_transformer.model import InputDropout, Transformer
 from literate_transformer.tasks import BOS, EOS, PAD, SyntheticTask
-from literate_transformer.train import TrainingInterrupted, train, warmup_lr
+from literate_transformer.train import History, TrainingInterrupted, train, warmup_lr
 
 SRC = torch.tensor([[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]])
 TGT = torch.tensor([[1, 7, 6, 5, 0, 0], [1, 12, 11, 10, 9, 8]])
@@ -326,15 +330,17 @@ def test_input_dropout_sets_both_input_layers_and_nothing_else():
         num_heads=2,
         d_ff=32,
         dropout=0.2,
-        input_dropout={"dropout": 0.0, "word_dropout": 0.1, "unk_id": 13},
+        input_dropout=InputDropout(dropout=0.0, word_dropout=0.1, unk_id=13),
     )
     for embedding in (model.encoder.embedding, model.decoder.embedding):
         assert embedding.dropout.p == 0.0 and embedding.word_dropout.unk_id == 13
     assert model.encoder.layers[0].dropout1.p == 0.2
     default = Transformer(14, 14, d_model=16, num_heads=2, d_ff=32, dropout=0.2)
     assert default.decoder.embedding.dropout.p == 0.2  # the model's rate
-    with pytest.raises(ValueError, match=r"input_dropout: expected keys .*\['scale'\]"):
-        Transformer(14, 14, input_dropout={"scale": 1.0})
+    with pytest.raises(TypeError, match=r"input_dropout: expected None or an Inp"):
+        Transformer(14, 14, input_dropout={"word_dropout": 0.1})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'scale'"):
+        InputDropout(scale=1.0)  # type: ignore[call-arg]
 
 
 def test_load_torch_attention_gives_the_same_attention_as_pytorch():
@@ -402,3 +408,38 @@ def test_an_untied_model_loads_a_tied_models_weights():
         untied.decoder.output.weight, untied.decoder.embedding.token.weight
     )
     assert untied.decoder.output.weight is not untied.decoder.embedding.token.weight
+
+
+def small_run(**options: Any) -> History:
+    torch.manual_seed(0)
+    model = Transformer(13, 13, d_model=16, num_heads=2, d_ff=32, max_len=11)
+    task = SyntheticTask(max_len=4)
+    return train(model, task, steps=6, batch_size=4, eval_size=4, **options)
+
+
+def test_progress_piped_is_one_plain_line_per_evaluation(capsys):
+    small_run(eval_every=2)
+    shown = capsys.readouterr().err
+    assert "\r" not in shown, shown
+    assert [line.split()[:2] for line in shown.splitlines()] == [
+        ["step", "2/6"],
+        ["step", "4/6"],
+        ["step", "6/6"],
+    ], shown
+    assert "loss" in shown and "sequences" in shown, shown
+    small_run(eval_every=2, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_a_bar_redrawn_in_place(monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    small_run(eval_every=3)
+    shown = terminal.getvalue()
+    assert "\r" in shown and "6/6" in shown and "loss=" in shown, shown
+    assert "step 3/6" not in shown  # no evaluation lines under a bar

@@ -39,6 +39,10 @@ FILE_PROP = re.compile(r"\bfile=(?P<file>\"[^\"]*\"|'[^']*'|[^\s}]+)")
 ID_PROP = re.compile(r"(?:^|\s)#(?P<id>[^\s{}]+)")
 HEADING = re.compile(r"^(?P<level>#{1,6})\s+(?P<text>.+?)\s*#*\s*$")
 DEFINES = re.compile(r"^(?:class|def)\s+(?P<name>[A-Za-z_]\w*)")
+# A top-level assignment: NAME = ..., NAME: type = ..., A, B = ...
+ASSIGNS = re.compile(
+    r"^(?P<names>[A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*(?::[^=]*)?=(?!=)"
+)
 
 
 class ChapterError(Exception):
@@ -223,9 +227,24 @@ class Definition:
     section: str = ""  # that section's heading
 
 
-def definitions(text: str, where: str = "<chapter>") -> list[Definition]:
+def defined_names(code: str) -> list[str]:
+    """The names a block defines at the top level: classes, functions and
+    assigned names, in order."""
+    names = []
+    for line in code.splitlines():
+        if match := DEFINES.match(line):
+            names.append(match["name"])
+        elif match := ASSIGNS.match(line):
+            names += [name.strip() for name in match["names"].split(",")]
+    return names
+
+
+def definitions(
+    text: str, where: str = "<chapter>", *, anchors: bool = True
+) -> list[Definition]:
     """The definition blocks of a chapter that tangle into the package, with
-    their sections, in order."""
+    their sections (anchors=False: headings only, without Python-Markdown), in
+    order."""
     lines = text.splitlines()
     inside = set()
     blocks = {}
@@ -237,16 +256,12 @@ def definitions(text: str, where: str = "<chapter>") -> list[Definition]:
     for number, line in enumerate(lines, start=1):
         heading = HEADING.match(line) if number not in inside else None
         if heading is not None:
-            anchor = heading_anchor(heading["text"], seen)
+            anchor = heading_anchor(heading["text"], seen) if anchors else ""
             section = heading["text"]
         fence = blocks.get(number)
         if fence is not None:
             module = fence.target.removesuffix(".py").replace("/", ".")
             module = module.removesuffix(".__init__")
-            names = [
-                match["name"]
-                for code in fence.body.splitlines()
-                if (match := DEFINES.match(code))
-            ]
+            names = defined_names(fence.body)
             found.append(Definition(fence, module, names, anchor, section))
     return found

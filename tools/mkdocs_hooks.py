@@ -10,9 +10,9 @@ Each chapter page (a page with Python blocks) gets:
   missing record, or one made from another version of the chapter (content
   hash), is a warning, so the strict build fails.
 
-The API reference page (reference.md) is filled here: one mkdocstrings entry
-per public class and function of the package, each followed by a link to the
-chapter section that defines and explains it.
+The API reference page (reference.md) is filled here (entries from
+tools/api.py): one mkdocstrings entry per name of each module's `__all__`,
+each followed by a link to the chapter section that defines and explains it.
 
 Results come from the experiments' records (docs/records/, written by
 `nox -s experiments`):
@@ -48,7 +48,6 @@ import os
 import re
 import shutil
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
@@ -56,7 +55,7 @@ from mkdocs.structure.files import File
 
 try:
     from benchmarks import report
-    from tools import chapters, notebooks
+    from tools import api, chapters, notebooks
 except ModuleNotFoundError as error:  # MkDocs puts only tools/ itself on the path
     raise ImportError(
         "the site's hooks import the repository's tools/ and benchmarks/: run "
@@ -205,19 +204,6 @@ def on_post_build(config, **kwargs) -> None:
             shutil.copy2(src, dst)
 
 
-@dataclass
-class ApiObject:
-    module: str  # literate_transformer.attention
-    name: str  # MultiHeadAttention
-    chapter: str  # masks.md
-    anchor: str  # the id of the chapter section that defines it
-    section: str  # that section's heading
-
-    @property
-    def identifier(self) -> str:
-        return f"{self.module}.{self.name}"
-
-
 def chapter_pages(config) -> list[str]:
     """The nav's pages that hold Python blocks, in nav order (docs-relative)."""
     docs = Path(config["docs_dir"])
@@ -229,18 +215,13 @@ def chapter_pages(config) -> list[str]:
     ]
 
 
-def api_objects(config) -> list[ApiObject]:
-    docs = Path(config["docs_dir"])
-    objects = []
-    for page in chapter_pages(config):
-        markdown = (docs / page).read_text(encoding="utf-8")
-        for block in chapters.definitions(markdown, f"docs/{page}"):
-            objects.extend(
-                ApiObject(block.module, name, page, block.anchor, block.section)
-                for name in block.names
-                if not name.startswith("_")
-            )
-    return objects
+def reference_entries(config) -> list[api.Entry]:
+    """The API reference's entries; a name of an `__all__` that no chapter
+    defines is a warning (the strict build fails)."""
+    entries, missing = api.api_entries(Path(config["docs_dir"]), chapter_pages(config))
+    for name in missing:
+        log.warning(f"API reference: {name} is in __all__, but no chapter defines it")
+    return entries
 
 
 def on_files(files, config, **kwargs):
@@ -301,9 +282,10 @@ def run_record(page: str, config) -> str:
 def chapter_markdown(markdown: str, page: str, config) -> str:
     lines = markdown.splitlines()
     for block in reversed(chapters.definitions(markdown, f"docs/{page}")):
-        names = [name for name in block.names if not name.startswith("_")]
+        module = block.module
+        public = api.public_names(module) if api.is_documented(module) else []
+        names = [name for name in block.names if name in public]
         if names:
-            module = block.module
             links = ", ".join(f"[`{name}`][{module}.{name}]" for name in names)
             end = block.fence.end  # the line after the closing fence (0-based)
             lines[end:end] = ["", f"API reference: {links}", "{ .lt-api }"]
@@ -320,27 +302,33 @@ def chapter_markdown(markdown: str, page: str, config) -> str:
 
 
 def reference_markdown(markdown: str, config) -> str:
-    """The API reference: every public object, linked to its chapter section."""
+    """The API reference: every name of the modules' `__all__`, linked to its
+    chapter section; first, the names the package itself re-exports."""
     titles = {page: title for title, page in chapters.nav_entries(config["nav"])}
+    entries = reference_entries(config)
     out = [markdown.rstrip(), ""]
-    by_module: dict[str, list[ApiObject]] = {}
-    for obj in api_objects(config):  # modules in the order the chapters meet them
-        by_module.setdefault(obj.module, []).append(obj)
-    for module, objects in by_module.items():
+    top = api.public_names(api.ROOT_MODULE)
+    by_name = {entry.name: entry for entry in entries}
+    links = ", ".join(f"[`{name}`][{by_name[name].identifier}]" for name in top)
+    out += [f"Importable from `{api.ROOT_MODULE}` itself: {links}.", ""]
+    by_module: dict[str, list[api.Entry]] = {}
+    for entry in entries:  # modules in the order the chapters meet them
+        by_module.setdefault(entry.module, []).append(entry)
+    for module, listed in by_module.items():
         out += [f"::: {module}", "    options:", "      members: false", ""]
-        for obj in objects:
-            out += api_entry(obj, titles.get(obj.chapter, obj.chapter))
+        for entry in listed:
+            out += reference_entry(entry, titles.get(entry.chapter, entry.chapter))
     return "\n".join(out)
 
 
-def api_entry(obj: ApiObject, title: str) -> list[str]:
+def reference_entry(entry: api.Entry, title: str) -> list[str]:
     return [
-        f"::: {obj.identifier}",
+        f"::: {entry.identifier}",
         "    options:",
         "      heading_level: 3",
         "",
-        f"Explained in [{title}]({obj.chapter}), section "
-        f"[{obj.section}]({obj.chapter}#{obj.anchor}).",
+        f"Explained in [{title}]({entry.chapter}), section "
+        f"[{entry.section}]({entry.chapter}#{entry.anchor}).",
         "",
     ]
 

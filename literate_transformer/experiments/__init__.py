@@ -12,3 +12,5 @@
 Nothing is registered by importing a module: the registry and the command line
 list what they hold.
 """
+
+__all__: list[str] = []  # import from the modules above

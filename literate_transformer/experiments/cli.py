@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from literate_transformer.checks import (
+from literate_transformer._checks import (
     check_device,
     check_float,
     check_int,
@@ -46,10 +46,14 @@ from literate_transformer.experiments.records import (
 from literate_transformer.experiments.registry import EXPERIMENTS
 from literate_transformer.tasks import TASKS
 
-Commands = argparse._SubParsersAction
+__all__: list[str] = []  # the command line's plumbing
+
+Commands = argparse._SubParsersAction  # what add_subparsers() returns
 
 
-def option(parse: type, check: Callable[..., Any], **bounds: Any) -> Callable:
+def option(
+    parse: Callable[[str], Any], check: Callable[..., Any], **bounds: Any
+) -> Callable[[str], Any]:
     """An argparse `type` that parses a flag's text and checks the value with
     one of the package's checks; argparse then names the flag in the error."""
 
@@ -105,7 +109,7 @@ def output_file(text: str) -> Path:
     return path
 
 
-def add_experiments_parser(commands: Commands) -> None:
+def add_experiments_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "experiments",
         help="record the site's experiments into docs/records/ (or --verify them)",
@@ -163,7 +167,7 @@ def finish(args: argparse.Namespace, rows: list[dict[str, Any]], text: str) -> i
     return 0
 
 
-def add_positions_parser(commands: Commands) -> None:
+def add_positions_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "positions",
         help="add vs concat vs learned vs none (positional chapter)",
@@ -191,7 +195,7 @@ def run_positions(args: argparse.Namespace) -> int:
     return finish(args, rows, "\n".join(summarise(rows)))
 
 
-def add_energy_parser(commands: Commands) -> None:
+def add_energy_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "energy",
         help="how much the first layer reads from the position span (positional)",
@@ -217,7 +221,7 @@ def run_energy(args: argparse.Namespace) -> int:
     return finish(args, rows, "\n".join(lines))
 
 
-def add_lengths_parser(commands: Commands) -> None:
+def add_lengths_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "lengths",
         help="train short, test long: sinusoidal, learned, rotary (positional)",
@@ -250,7 +254,7 @@ def run_lengths(args: argparse.Namespace) -> int:
     return finish(args, rows, "\n".join(lines))
 
 
-def add_dropout_parser(commands: Commands) -> None:
+def add_dropout_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "dropout",
         help="kinds and rates of dropout on a task the model overfits (dropout)",

@@ -17,6 +17,8 @@ from literate_transformer.model import Transformer
 from literate_transformer.tasks import SyntheticTask
 from literate_transformer.train import History, train
 
+__all__ = ["BASE_MODEL", "curve", "fit", "spread", "steps_to"]
+
 BASE_MODEL: dict[str, Any] = dict(
     d_model=64, num_heads=4, d_ff=128, dropout=0.0, max_len=32, tie_embeddings=False
 )
@@ -43,6 +45,6 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} [{min(values):.2f}-{max(values):.2f}]"
 
 
-def curve(history: History) -> dict[str, list]:
+def curve(history: History) -> dict[str, list[Any]]:
     """Held-out token accuracy at each evaluation: the data of a learning curve."""
     return {"step": history.eval_step, "tokens": history.token_accuracy}

@@ -9,13 +9,16 @@ embedding dropout (literate_transformer.dropout) drop whole words instead.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from literate_transformer.experiments.common import BASE_MODEL, fit, spread
-from literate_transformer.model import Transformer
+from literate_transformer.model import InputDropout, Transformer
 from literate_transformer.tasks import SyntheticTask
+
+__all__ = ["METHODS", "dropout_runs", "dropout_table", "input_dropout_run"]
 
 METHODS = ("sum", "token", "word", "embedding", "model")
 
@@ -44,12 +47,13 @@ def input_dropout_run(
     task = SyntheticTask("reverse", num_symbols=10, min_len=1, max_len=10)
     pool = task.sample(pool_size, torch.Generator().manual_seed(seed * 1000 + 999))
     vocab, unk = task.vocab_size + 1, task.vocab_size  # one more id: unknown
-    inputs: dict[str, Any] = {
-        "sum": {"dropout": rate},
-        "token": {"dropout": rate, "dropout_on": "token"},
-        "word": {"word_dropout": rate, "unk_id": unk},
-        "embedding": {"embedding_dropout": rate},
-        "model": {"dropout": rate},
+    none = InputDropout(dropout=0.0)  # the other methods' input layers
+    inputs = {
+        "sum": replace(none, dropout=rate),
+        "token": replace(none, dropout=rate, dropout_on="token"),
+        "word": replace(none, word_dropout=rate, unk_id=unk),
+        "embedding": replace(none, embedding_dropout=rate),
+        "model": InputDropout(),  # the model's rate, set below
     }[method]
     sizes = {**BASE_MODEL, "dropout": rate if method == "model" else 0.0}
     torch.manual_seed(seed)
@@ -76,7 +80,7 @@ def dropout_runs(
     eval_every: int | None = None,
 ) -> list[dict[str, Any]]:
     """input_dropout_run for each (method, rate), for one seed."""
-    options = dict(seed=seed, steps=steps, eval_every=eval_every)
+    options: dict[str, Any] = dict(seed=seed, steps=steps, eval_every=eval_every)
     return [input_dropout_run(rate, method=method, **options) for method, rate in runs]
 
 

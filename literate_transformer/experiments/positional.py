@@ -23,9 +23,24 @@ from literate_transformer.experiments.common import (
     spread,
     steps_to,
 )
+from literate_transformer.layers import EncoderLayer
 from literate_transformer.model import Transformer
-from literate_transformer.tasks import SyntheticTask
+from literate_transformer.tasks import SyntheticTask, TaskName
 from literate_transformer.train import History, accuracy
+
+__all__ = [
+    "POSITION_VARIANTS",
+    "build_variant",
+    "compare_positions",
+    "length_generalisation",
+    "lengths",
+    "linear_probe_accuracy",
+    "position_energy",
+    "share_in",
+    "span",
+    "summarise",
+    "train_variant",
+]
 
 
 def linear_probe_accuracy(
@@ -89,7 +104,7 @@ def train_variant(
 
 
 def compare_positions(
-    variants: list[str], tasks: list[str], *, seed: int, steps: int
+    variants: list[str], tasks: list[TaskName], *, seed: int, steps: int
 ) -> list[dict[str, Any]]:
     """One row per (task, variant) for one seed: accuracies, steps to 90%."""
     rows = []
@@ -147,12 +162,13 @@ def position_energy(*, seed: int, steps: int) -> dict[str, Any]:
     embeddings against the position span, before and after training."""
     task = SyntheticTask("reverse", num_symbols=10, min_len=1, max_len=10)
     model = build_variant("add", task, seed=seed)
-    embedding = model.encoder.embedding
+    embedding, first = model.encoder.embedding, model.encoder.layers[0]
+    assert embedding.position is not None and isinstance(first, EncoderLayer)
     basis = span(embedding.position(task.max_len + 2))  # (d, k)
     d = basis.size(0)
 
     def measure() -> dict[str, float]:
-        attention = model.encoder.layers[0].self_attn
+        attention = first.self_attn
         tokens = embedding.token.weight[3:] * embedding.scale  # the symbols
         return {
             "query": share_in(attention.q_proj.weight, basis),

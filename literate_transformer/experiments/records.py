@@ -34,6 +34,23 @@ from tqdm import tqdm
 
 import literate_transformer
 
+__all__ = [
+    "Checked",
+    "Claim",
+    "Experiment",
+    "Record",
+    "assert_claims",
+    "check_claims",
+    "code_hash",
+    "load_record",
+    "records_folder",
+    "report_claims",
+    "run_all",
+    "stale",
+    "verify",
+    "write_records",
+]
+
 Row = dict[str, Any]
 PACKAGE = Path(literate_transformer.__file__).resolve().parent
 # docs/records of the checkout the package was installed from, if any.

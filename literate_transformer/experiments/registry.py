@@ -32,6 +32,8 @@ from literate_transformer.experiments.records import (
 )
 from literate_transformer.experiments.transformer import reverse_demo
 
+__all__ = ["EXPERIMENTS", "facts"]
+
 
 def pick(rows: list[Row], **match: Any) -> Row:
     """The one row whose fields have the given values."""

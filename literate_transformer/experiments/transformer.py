@@ -13,6 +13,8 @@ from literate_transformer.model import Transformer
 from literate_transformer.tasks import SyntheticTask
 from literate_transformer.train import History, train
 
+__all__ = ["reverse_demo", "train_reverse"]
+
 
 def train_reverse(*, seed: int = 0, steps: int = 500) -> tuple[Transformer, History]:
     """Train the chapter's model on reverse; return the model and its history."""

@@ -18,6 +18,21 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+__all__ = [
+    "bounds",
+    "check_bool",
+    "check_choice",
+    "check_device",
+    "check_features",
+    "check_float",
+    "check_float_dtype",
+    "check_ids",
+    "check_int",
+    "check_probability",
+    "describe",
+    "is_integer",
+]
+
 
 def describe(value: object) -> str:
     """How an error message shows a received value."""
