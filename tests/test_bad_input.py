@@ -769,4 +769,4 @@ def test_attention_without_biases_loads_from_torch_without_biases():
     load_torch_attention(ours, theirs)
     x = features(2, 3, 8)
     expected, _ = theirs(x, x, x, need_weights=False)
-    assert torch.allclose(ours(x)[0], expected, atol=1e-6)
+    torch.testing.assert_close(ours(x)[0], expected)

@@ -43,7 +43,7 @@ def test_embedding_dropout_drops_each_type_everywhere_at_rate_p(device):
     # about 1000 types: the standard error of the rate is 0.014.
     assert abs(rate - 0.25) < 0.05, rate
     kept = ~zero
-    assert torch.allclose(emb[kept], weight[tokens][kept] / 0.75)
+    torch.testing.assert_close(emb[kept], weight[tokens][kept] / 0.75)
 
 
 def test_embedding_dropout_preserves_the_expectation():

@@ -35,7 +35,7 @@ def test_add_is_scaled_embedding_plus_encoding():
     torch.manual_seed(0)
     layer = TransformerEmbedding(20, 16, max_len=8, dropout=0.0)
     expected = layer.token.weight[TOKENS] * 4.0 + sinusoidal_encoding(8, 16)[:5]
-    assert torch.allclose(layer(TOKENS), expected)
+    torch.testing.assert_close(layer(TOKENS), expected)
 
 
 def test_concat_splits_the_width_between_tokens_and_positions():
@@ -45,8 +45,9 @@ def test_concat_splits_the_width_between_tokens_and_positions():
     )
     out = layer(TOKENS)
     assert layer.token.embedding_dim == 10
-    assert torch.allclose(out[..., :10], layer.token.weight[TOKENS] * 10**0.5)
-    assert torch.allclose(out[..., 10:], sinusoidal_encoding(8, 6)[:5].expand(2, 5, 6))
+    torch.testing.assert_close(out[..., :10], layer.token.weight[TOKENS] * 10**0.5)
+    positions = sinusoidal_encoding(8, 6)[:5].expand(2, 5, 6)
+    torch.testing.assert_close(out[..., 10:], positions)
 
 
 def test_the_padding_row_is_zero_and_gets_no_gradient():
@@ -163,7 +164,7 @@ def test_dropout_on_the_token_leaves_the_position_whole():
     rate = dropped[real].float().mean().item()
     assert 0.3 < rate < 0.7, rate  # 104 real coordinates at p = 0.5
     kept = ~dropped & real
-    assert torch.allclose(out[kept], (2 * token + pe)[kept], atol=1e-5)
+    torch.testing.assert_close(out[kept], (2 * token + pe)[kept])
 
 
 def test_word_and_embedding_dropout_act_through_the_layer():

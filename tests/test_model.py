@@ -57,14 +57,14 @@ def test_the_decoder_is_causal():
     changed = TGT.clone()
     changed[1, 3] = 4  # a future token for positions 0..2
     after = model(SRC, changed)
-    assert torch.allclose(logits[1, :3], after[1, :3], atol=1e-6)
+    torch.testing.assert_close(logits[1, :3], after[1, :3])
     assert not torch.allclose(logits[1, 3:], after[1, 3:], atol=1e-4)
 
 
 def test_source_padding_changes_nothing():
     model = small_model()
     longer = torch.cat([SRC, torch.zeros(2, 3, dtype=torch.long)], dim=1)
-    assert torch.allclose(model(SRC, TGT), model(longer, TGT), atol=1e-5)
+    torch.testing.assert_close(model(SRC, TGT), model(longer, TGT))
     # ... nor does the embedding at padded source positions (cross-attention mask)
     memory = model.encoder(SRC, model.masks(SRC, TGT)[0])
     noisy = memory.clone()
@@ -84,7 +84,7 @@ def test_encoder_padding_invariance_of_real_positions():
     longer = torch.cat([SRC, torch.zeros(2, 4, dtype=torch.long)], dim=1)
     out_long = model.encoder(longer, attention_mask(padding_mask(longer)))
     real = padding_mask(SRC)
-    assert torch.allclose(out[real], out_long[:, :5][real], atol=1e-5)
+    torch.testing.assert_close(out[real], out_long[:, :5][real])
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -100,7 +100,7 @@ def test_layers_equal_pytorchs_with_copied_weights(norm_first, activation, devic
     load_torch_layer(ours, theirs)
     expected = theirs(x, src_key_padding_mask=~real_src)
     got = ours(x, attention_mask(real_src))
-    assert torch.allclose(got[real_src], expected[real_src], atol=1e-5)
+    torch.testing.assert_close(got[real_src], expected[real_src])
 
     theirs = torch.nn.TransformerDecoderLayer(32, 4, 64, **options).to(device).eval()
     ours = DecoderLayer(32, 4, 64, norm_first=norm_first, activation=activation)
@@ -114,7 +114,7 @@ def test_layers_equal_pytorchs_with_copied_weights(norm_first, activation, devic
         memory_key_padding_mask=~real_src,
     )
     got = ours(y, x, attention_mask(real_tgt, causal=True), attention_mask(real_src))
-    assert torch.allclose(got[real_tgt], expected[real_tgt], atol=1e-5)
+    torch.testing.assert_close(got[real_tgt], expected[real_tgt])
 
 
 def test_load_torch_layer_refuses_other_sizes():
@@ -354,7 +354,7 @@ def test_load_torch_attention_gives_the_same_attention_as_pytorch():
     )
     expected = theirs(x, x, x, key_padding_mask=~real, need_weights=False)[0]
     got = ours(x, mask=attention_mask(real))[0]
-    assert torch.allclose(got, expected, atol=1e-6)
+    torch.testing.assert_close(got, expected)
     with pytest.raises(ValueError, match="expected packed attention of width 16"):
         load_torch_attention(ours, torch.nn.MultiheadAttention(8, 2))
 

@@ -30,7 +30,7 @@ def test_layer_norm_is_post_ln_by_default_and_pre_ln_on_request():
     post = layer.norm2(
         (h := layer.norm1(x + layer.self_attn(x)[0])) + layer.ff(h)
     )  # LayerNorm(x + Sublayer(x)), twice: section 3.1
-    assert torch.allclose(layer(x), post, atol=1e-6)
+    torch.testing.assert_close(layer(x), post)
     assert layer.ff.activation is torch.nn.functional.relu or isinstance(
         layer.ff.activation, torch.nn.ReLU
     )
