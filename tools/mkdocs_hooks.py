@@ -315,7 +315,13 @@ def reference_markdown(markdown: str, config) -> str:
     for entry in entries:  # modules in the order the chapters meet them
         by_module.setdefault(entry.module, []).append(entry)
     for module, listed in by_module.items():
-        out += [f"::: {module}", "    options:", "      members: false", ""]
+        out += [
+            f"::: {module}",
+            "    options:",
+            "      members: false",
+            "      show_root_full_path: true",  # two modules are called positional
+            "",
+        ]
         for entry in listed:
             out += reference_entry(entry, titles.get(entry.chapter, entry.chapter))
     return "\n".join(out)
