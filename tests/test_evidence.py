@@ -65,6 +65,12 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "dropout.md": {
         "256": "the held-out batch of train(): eval_size=256 (train.py)",
+        "5.77": "Vaswani et al. (2017), Table 3, row D: perplexity without dropout",
+        "24.6": "Vaswani et al. (2017), Table 3, row D: BLEU without dropout",
+        "4.92": "Vaswani et al. (2017), Table 3: perplexity of the base model",
+        "25.8": "Vaswani et al. (2017), Table 3: BLEU of the base model",
+        "0.8": "Srivastava et al. (2014): retention probability of input units",
+        "0.5": "Srivastava et al. (2014): retention probability of hidden units",
     },
     "transformer.md": {
         "2048": "Vaswani et al. (2017): d_ff of the base model",

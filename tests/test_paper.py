@@ -38,6 +38,15 @@ def test_layer_norm_is_post_ln_by_default_and_pre_ln_on_request():
     assert pre.norm_first and not layer.norm_first
 
 
+def test_attention_projections_have_biases_unless_asked_otherwise():
+    projections = ("q_proj", "k_proj", "v_proj", "out_proj")
+    default, plain = MultiHeadAttention(16, 2), MultiHeadAttention(16, 2, bias=False)
+    assert all(getattr(default, name).bias is not None for name in projections)
+    assert all(getattr(plain, name).bias is None for name in projections)
+    layer = Transformer(10, 10, d_model=16, num_heads=2, d_ff=32).encoder.layers[0]
+    assert layer.self_attn.q_proj.bias is not None  # the model keeps the default
+
+
 def test_only_pre_ln_stacks_end_with_a_layer_norm():
     post = Transformer(10, 10, **SMALL)
     pre = Transformer(10, 10, norm_first=True, **SMALL)
