@@ -177,3 +177,11 @@ def test_the_probe_reads_a_linearly_decodable_label_and_not_noise():
     assert linear_probe_accuracy(noise, labels, train) < 0.3
     with pytest.raises(ValueError, match=r"expected shapes \(n, d\) and \(n,\)"):
         linear_probe_accuracy(features, labels[:5], train)
+
+
+def test_the_table_is_a_buffer_that_is_not_trained_and_moves_with_the_module():
+    module = SinusoidalPositionalEncoding(max_len=100, d_model=16)
+    assert [name for name, _ in module.named_buffers()] == ["pe"]
+    assert "pe" not in module.state_dict()
+    assert list(module.parameters()) == []
+    assert module.to(torch.float64)(3).dtype == torch.float64
