@@ -119,7 +119,9 @@ POSITIONS = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("task", "variant"),
-    tolerance={"token_accuracy": 0.03, "sequence_accuracy": 0.1},
+    # A re-run on another CPU: records made on an Intel Xeon and on an AMD
+    # EPYC differ by up to 0.04 (tokens) and 0.14 (sequences) on one seed.
+    tolerance={"token_accuracy": 0.06, "sequence_accuracy": 0.2},
     claims=(
         Claim(
             "every variant with a position ends with more than 95% of held-out "
@@ -187,7 +189,9 @@ MAGNITUDES = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("task", "variant"),
-    tolerance={"token_accuracy": 0.03, "sequence_accuracy": 0.1},
+    # A re-run on another CPU: records made on an Intel Xeon and on an AMD
+    # EPYC differ by up to 0.04 (tokens) and 0.14 (sequences) on one seed.
+    tolerance={"token_accuracy": 0.06, "sequence_accuracy": 0.2},
     claims=(
         Claim(
             "loud tokens cost the sum more than 0.05 of token accuracy",
@@ -335,6 +339,15 @@ def sum_cost(rows: list[Row]) -> float:
 
 RATES = (0.0, 0.1, 0.3, 0.5)
 
+
+def rate_rise(rows: list[Row]) -> float:
+    """The largest rise of held-out accuracy from one rate to the next."""
+    return max(
+        held_out(rows, "sum", high) - held_out(rows, "sum", low)
+        for low, high in itertools.pairwise(RATES)
+    )
+
+
 DROPOUT_RATES = Experiment(
     name="dropout-rates",
     chapter="dropout.md",
@@ -356,18 +369,15 @@ DROPOUT_RATES = Experiment(
             above=0.1,
         ),
         Claim(
-            "held-out accuracy never rises with the rate",
-            lambda rows: all(
-                held_out(rows, "sum", high) <= held_out(rows, "sum", low)
-                for low, high in itertools.pairwise(RATES)
-            ),
+            "held-out accuracy never rises with the rate by 0.01 or more",
+            rate_rise,
+            below=0.01,
         ),
         Claim(
-            "from 0.1 to 0.3 and from 0.3 to 0.5 it falls",
+            "at 0.5 it is lower than at 0.1 and at 0.3",
             lambda rows: (
                 held_out(rows, "sum", 0.5)
-                < held_out(rows, "sum", 0.3)
-                < held_out(rows, "sum", 0.1)
+                < min(held_out(rows, "sum", 0.1), held_out(rows, "sum", 0.3))
             ),
         ),
         Claim(
@@ -381,6 +391,7 @@ DROPOUT_RATES = Experiment(
             [1 - r["held_out"] for r in record.rows() if r["rate"] == 0.0], ".0%"
         ),
         "cost-at-0.1": up(max(per_seed(record, sum_cost))),
+        "rise-max": up(max(0.0, *per_seed(record, rate_rise))),
         "seed-count": str(len(record.seeds)),
     },
 )
@@ -412,6 +423,7 @@ def dropout_methods_facts(record: Record) -> dict[str, str]:
         "gap-ratio": between(ratios, sep=" and "),
         "sum-cost-max": up(max(per_seed(record, sum_cost))),
         "sum-lower": str(sum(cost > 0 for cost in per_seed(record, sum_cost))),
+        "sum-gain-max": up(max(0.0, *(-cost for cost in per_seed(record, sum_cost)))),
         "neutral": up(max(neutral)),
         "seed-count": str(len(record.seeds)),
     }
@@ -445,8 +457,9 @@ DROPOUT_METHODS = Experiment(
             below=0.7,
         ),
         Claim(
-            "dropout on e + p never raises held-out accuracy",
-            lambda rows: sum_cost(rows) >= 0,
+            "dropout on e + p never raises held-out accuracy by 0.01 or more",
+            lambda rows: -sum_cost(rows),
+            below=0.01,
         ),
         Claim(
             "dropout on e only, or everywhere, stays within 0.04 of none",
@@ -470,9 +483,9 @@ REVERSE_DEMO = Experiment(
     tolerance={"final_tokens": 0.03, "final_sequences": 0.1, "loss_start": 0.05},
     claims=(
         Claim(
-            "the loss falls by more than 100 times (first 10 steps against last 50)",
+            "the loss falls by more than 50 times (first 10 steps against last 50)",
             lambda rows: rows[0]["loss_start"] / rows[0]["loss_end"],
-            above=100,
+            above=50,
         ),
         Claim(
             "at step 50 the task is far from solved: below 30% of tokens",
