@@ -29,6 +29,39 @@ from literate_transformer.positional import RotaryEmbedding
 __all__ = ["MultiHeadAttention", "attention"]
 
 
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """Scaled dot-product attention, computed step by step.
+
+    q (..., T_q, d_k), k (..., T_k, d_k), v (..., T_k, d_v); `mask` boolean,
+    broadcastable to (..., T_q, T_k), True where a query may attend to a key.
+    Returns the output (..., T_q, d_v) and the weights (..., T_q, T_k). A query
+    whose keys are all masked gets zero weights and a zero output, never NaN.
+    As in `scaled_dot_product_attention`, dropout with probability `dropout_p`
+    is applied to the weights whenever `dropout_p > 0`, so pass 0.0 in eval.
+    """
+    _check_qkv(q, k, v)
+    dropout_p = check_probability("dropout_p", dropout_p)
+    wide = torch.promote_types(q.dtype, torch.float32)  # float16 -> float32
+    q = q.to(wide) / math.sqrt(q.size(-1))  # scaled first: q . k stays in range
+    scores = q @ k.to(wide).transpose(-2, -1)  # (..., T_q, T_k)
+    if mask is not None:
+        _check_mask(mask, scores.shape)
+        scores = scores.masked_fill(~mask, torch.finfo(wide).min)
+    weights = scores.softmax(dim=-1)  # (..., T_q, T_k), each row sums to 1
+    if mask is not None:
+        weights = weights.masked_fill(~mask, 0.0)  # fully masked rows -> 0
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p)
+    weights = weights.to(v.dtype)
+    return weights @ v, weights  # (..., T_q, d_v), (..., T_q, T_k)
+
+
 def _check_mask(
     mask: Tensor, scores_shape: tuple[int, ...], *, name: str = "mask"
 ) -> None:
@@ -75,39 +108,6 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
             f"k, v: expected the same number of keys T_k, got {k.size(-2)} and "
             f"{v.size(-2)}"
         )
-
-
-def attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    mask: Tensor | None = None,
-    dropout_p: float = 0.0,
-) -> tuple[Tensor, Tensor]:
-    """Scaled dot-product attention, computed step by step.
-
-    q (..., T_q, d_k), k (..., T_k, d_k), v (..., T_k, d_v); `mask` boolean,
-    broadcastable to (..., T_q, T_k), True where a query may attend to a key.
-    Returns the output (..., T_q, d_v) and the weights (..., T_q, T_k). A query
-    whose keys are all masked gets zero weights and a zero output, never NaN.
-    As in `scaled_dot_product_attention`, dropout with probability `dropout_p`
-    is applied to the weights whenever `dropout_p > 0`, so pass 0.0 in eval.
-    """
-    _check_qkv(q, k, v)
-    dropout_p = check_probability("dropout_p", dropout_p)
-    wide = torch.promote_types(q.dtype, torch.float32)  # float16 -> float32
-    q = q.to(wide) / math.sqrt(q.size(-1))  # scaled first: q . k stays in range
-    scores = q @ k.to(wide).transpose(-2, -1)  # (..., T_q, T_k)
-    if mask is not None:
-        _check_mask(mask, scores.shape)
-        scores = scores.masked_fill(~mask, torch.finfo(wide).min)
-    weights = scores.softmax(dim=-1)  # (..., T_q, T_k), each row sums to 1
-    if mask is not None:
-        weights = weights.masked_fill(~mask, 0.0)  # fully masked rows -> 0
-    if dropout_p > 0.0:
-        weights = F.dropout(weights, p=dropout_p)
-    weights = weights.to(v.dtype)
-    return weights @ v, weights  # (..., T_q, d_v), (..., T_q, T_k)
 
 
 _TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])

@@ -5,7 +5,8 @@
 for a batch (EmbeddingDropout).
 
 Iyyer et al. (2015) drop words from the input; Gal and Ghahramani (2016)
-drop rows of the embedding matrix, rescaling the others. Standard dropout on
+drop rows of the embedding matrix; Merity et al. (2017) also rescale the
+kept rows by 1 / (1 - p), as EmbeddingDropout does. Standard dropout on
 the embedding (nn.Dropout) removes coordinates, never words.
 """
 

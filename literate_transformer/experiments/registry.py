@@ -478,9 +478,14 @@ REVERSE_DEMO = Experiment(
     run=reverse_demo,
     settings=dict(steps=500),
     development=(0,),
-    held_out=(1, 2, 3),
+    held_out=(1, 2, 3, 4, 5, 6),  # 4 to 6 added with the padding-share claim
     key=(),
-    tolerance={"final_tokens": 0.03, "final_sequences": 0.1, "loss_start": 0.05},
+    tolerance={
+        "final_tokens": 0.03,
+        "final_sequences": 0.1,
+        "loss_start": 0.05,
+        "padding_share": 0.05,
+    },
     claims=(
         Claim(
             "the loss falls by more than 50 times (first 10 steps against last 50)",
@@ -502,10 +507,19 @@ REVERSE_DEMO = Experiment(
             lambda rows: rows[0]["final_sequences"],
             above=0.8,
         ),
+        Claim(
+            "without the key mask, the real queries of padded strings give more "
+            "than 10% of their attention to padding (first encoder layer)",
+            lambda rows: rows[0]["padding_share"],
+            above=0.1,
+        ),
     ),
     facts=lambda record: {
         "loss-start": f"{record.rows(0)[0]['loss_start']:.0f}",
         "loss-end": f"{record.rows(0)[0]['loss_end']:.2f}",
+        "padding-share": between(
+            per_seed(record, lambda rows: rows[0]["padding_share"]), ".0%"
+        ),
     },
 )
 EXPERIMENTS: dict[str, Experiment] = {

@@ -8,12 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import Tensor
 
+from literate_transformer.layers import EncoderLayer
+from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import SyntheticTask
 from literate_transformer.train import History, train
 
-__all__ = ["reverse_demo", "train_reverse"]
+__all__ = ["first_layer_attention", "padding_share", "reverse_demo", "train_reverse"]
 
 
 def train_reverse(*, seed: int = 0, steps: int = 500) -> tuple[Transformer, History]:
@@ -35,11 +38,41 @@ def train_reverse(*, seed: int = 0, steps: int = 500) -> tuple[Transformer, Hist
     return model, history
 
 
+def first_layer_attention(model: Transformer, src: Tensor) -> tuple[Tensor, Tensor]:
+    """The first encoder layer's attention weights, averaged over heads, for
+    source ids src (N, S): with the key mask, and without it. (N, S, S) each."""
+    real = padding_mask(src)
+    first = model.encoder.layers[0]
+    assert isinstance(first, EncoderLayer)
+    attend = first.self_attn
+    with torch.no_grad():
+        x = model.encoder.embedding(src)
+        _, masked = attend(x, mask=attention_mask(real), need_weights=True)
+        _, unmasked = attend(x, need_weights=True)
+    assert masked is not None and unmasked is not None
+    return masked, unmasked
+
+
+def padding_share(model: Transformer, task: SyntheticTask, *, seed: int) -> float:
+    """Without the key mask: the mean share of attention that the real queries
+    of padded sources give to padding, in the first encoder layer."""
+    model.eval()
+    src = task.sample(256, torch.Generator().manual_seed(seed + 10_000)).src
+    real = padding_mask(src)
+    _, unmasked = first_layer_attention(model, src)
+    on_padding = (unmasked * ~real[:, None, :]).sum(dim=-1)  # (N, S)
+    padded = real & ~real.all(dim=1, keepdim=True)  # real queries, padded source
+    return on_padding[padded].mean().item()
+
+
 def reverse_demo(*, seed: int, steps: int) -> dict[str, Any]:
-    """The learning curves of train_reverse, as a record's row."""
-    _, history = train_reverse(seed=seed, steps=steps)
+    """The learning curves of train_reverse, and the padding share of the
+    trained model, as a record's row."""
+    model, history = train_reverse(seed=seed, steps=steps)
+    task = SyntheticTask("reverse", num_symbols=10, min_len=1, max_len=10)
     start, end = sum(history.loss[:10]) / 10, sum(history.loss[-50:]) / 50
     return {
+        "padding_share": padding_share(model, task, seed=seed),
         "loss": history.loss,
         "loss_start": start,
         "loss_end": end,
