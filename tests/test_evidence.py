@@ -8,7 +8,8 @@ Checked over the chapters (every page of docs/ with Python blocks):
 - No unbacked number. Every number in the prose (outside code, math and links)
   is filled in from a record (`{{NAME:FACT}}`, replaced when the site is
   built), or appears in a code block of the same page (an assertion or a
-  setting; a percentage N% counts when N/100 does), or is a setting of a
+  setting; a percentage N% counts when N/100 does) or in the block, on any
+  page, that draws a figure the page shows, or is a setting of a
   record the page loads (the Performance page: of the bench run), or is a
   citation (a year, a date, a section, table,
   issue or version number), or is listed in ALLOWED below with its source.
@@ -62,6 +63,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "1.3": "Shaw et al. (2018): BLEU gained by relative positions",
         "13": "the synthetic tasks' vocabulary: 10 symbols and 3 special ids",
         "5.7": "sqrt(64 / 2), the norm of an encoding row at d = 64",
+        "99.9": "span()'s energy threshold, 0.999 (experiments/positional.py)",
     },
     "dropout.md": {
         "256": "the held-out batch of train(): eval_size=256 (train.py)",
@@ -137,12 +139,30 @@ def record_settings(page: Path, code: str) -> set[str]:
     return found
 
 
+FIGURE = re.compile(r"\]\(figures/([\w.-]+\.svg)\)")
+
+
+def figure_code(prose: str) -> str:
+    """The code of the blocks, on any page of docs/, that draw the figures
+    shown in `prose`: a caption may state what its figure's block asserts."""
+    shown = set(FIGURE.findall(prose))
+    found = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for part in chapters.read_parts(page.read_text(encoding="utf-8"), page.name):
+            if part.fence is None or not PYTHON.match(part.fence.info):
+                continue
+            if any(f"docs/figures/{name}" in part.fence.body for name in shown):
+                found.append(part.fence.body)
+    return "\n".join(found)
+
+
 def in_code(number: str, code: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(number)}(?![\w])", code) is not None
 
 
 def unbacked_numbers(path: Path) -> list[str]:
     prose, code, _ = prose_and_code(path)
+    code += "\n" + figure_code(prose)
     settings = record_settings(path, code)
     allowed = ALLOWED.get(path.name, {})
     unbacked = []
