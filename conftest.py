@@ -8,7 +8,10 @@ the plugin:
 
 - `pytest_collect_file` adds, for each chapter, one item per file of the
   package that the chapter tangles: the chapter's blocks of that file joined in
-  order, so later blocks see earlier imports. The item is the plugin's own
+  order, so later blocks see earlier imports. Where earlier pages (in the
+  site's order) hold the start of the same file, the item first takes the
+  namespace of that module, as tangled from them, in one line before the
+  page's code: a page's blocks continue the module. The item is the plugin's own
   `TestBlock` holding the plugin's public `CodeBlock`, so pytest-codeblocks
   runs it exactly as it runs a claim block. Its name, `line N`, is the line of
   the file's first block.
@@ -59,15 +62,37 @@ class DefinitionBlocks(pytest.File):
     def collect(self):
         text = self.path.read_text(encoding="utf-8")
         files = chapters.definition_files(text, str(self.path))
-        for fences in files.values():
-            block = CodeBlock(
-                code="".join(fence.body + "\n" for fence in fences),
-                lineno=fences[0].line,
-                syntax="python",
-            )
+        for target, fences in files.items():
+            code = "".join(fence.body + "\n" for fence in fences)
+            if continues_a_module(self.path, target):
+                code = CONTINUE.format(module=module_name(target)) + code
+            block = CodeBlock(code=code, lineno=fences[0].line, syntax="python")
             item = TestBlock.from_parent(parent=self, name=f"line {block.lineno}")
             item.obj = block
             yield item
+
+
+# The one line before the code of a page that continues a module.
+CONTINUE = (
+    "globals().update(vars(__import__('importlib').import_module('{module}')))"
+    "  # the module as its earlier pages define it\n"
+)
+
+
+def module_name(target: str) -> str:
+    return target.removesuffix(".py").replace("/", ".")
+
+
+def continues_a_module(page: Path, target: str) -> bool:
+    """Whether a page before `page`, in the site's order, writes `target` too."""
+    root = Path(__file__).resolve().parent
+    for earlier in chapters.chapter_order(root):
+        if (root / earlier).resolve() == page.resolve():
+            return False
+        text = (root / earlier).read_text(encoding="utf-8")
+        if target in chapters.definition_files(text, earlier):
+            return True
+    return False
 
 
 def pytest_collect_file(file_path: Path, parent):
@@ -87,6 +112,8 @@ def code_lines(item) -> list[int]:
     if isinstance(item.parent, DefinitionBlocks):
         target = fences[start].target
         chosen = [fence for fence in fences[start:] if fence.target == target]
+        if item.obj.code.startswith(CONTINUE.split("{")[0]):
+            lines.append(fences[start].line)  # the line that continues a module
     else:
         chosen = [fence for fence in fences[start:] if fence.is_claim]
     for fence in chosen:
