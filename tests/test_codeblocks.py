@@ -156,21 +156,31 @@ assert y == 5, f"y is {y}"
 """
 
 
-def run_pytest_on(chapter: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """Run the project's pytest set-up on one chapter, in a scratch copy."""
+def scratch_project(tmp_path: Path, pages: dict[str, str]) -> None:
+    """The project's pytest set-up and the given pages of docs/, in tmp_path."""
     shutil.copy(ROOT / "conftest.py", tmp_path)
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copytree(
         ROOT / "tools", tmp_path / "tools", ignore=shutil.ignore_patterns("__pycache__")
     )
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "chapter.md").write_text(chapter, encoding="utf-8")
+    for name, text in pages.items():
+        (tmp_path / "docs" / name).write_text(text, encoding="utf-8")
+
+
+def run_pytest(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "docs"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
     )
+
+
+def run_pytest_on(chapter: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run the project's pytest set-up on one chapter, in a scratch copy."""
+    scratch_project(tmp_path, {"chapter.md": chapter})
+    return run_pytest(tmp_path)
 
 
 def test_a_broken_snippet_fails_and_names_its_file_and_line(tmp_path: Path):
@@ -196,3 +206,34 @@ def test_definition_blocks_of_one_file_run_together(tmp_path: Path):
     line = chapter.splitlines().index("assert quadruple(1) == 4, quadruple(1)") + 1
     assert f"docs/chapter.md:{line}:" in report, report
     assert "AssertionError: 1" in report, report
+
+
+def test_a_page_that_continues_a_module_runs_in_that_modules_namespace(
+    tmp_path: Path,
+):
+    # Page one starts scratchpkg/mod.py; page two, later in the nav, continues
+    # it with a block that uses page one's private helper and imports. The
+    # tangled module (written here by hand) provides them.
+    (tmp_path / "scratchpkg").mkdir()
+    (tmp_path / "scratchpkg" / "__init__.py").write_text("")
+    (tmp_path / "scratchpkg" / "mod.py").write_text(
+        "import math\n\n\ndef _half(x):\n    return x / 2\n"
+    )
+    first = "``` {.python file=scratchpkg/mod.py}\nimport math\n\n\n"
+    first += "def _half(x):\n    return x / 2\n```\n"
+    second = "Text.\n\n``` {.python file=scratchpkg/mod.py}\n"
+    second += "def root_half(x):\n    return math.sqrt(_half(x))\n\n\n"
+    second += "assert root_half(8) == 2\n```\n"
+    (tmp_path / "mkdocs.yml").write_text("nav:\n  - A: a.md\n  - B: b.md\n")
+    scratch_project(tmp_path, {"a.md": first, "b.md": second})
+    done = run_pytest(tmp_path)
+    report = done.stdout + done.stderr
+    assert done.returncode == 0 and "2 passed" in report, report
+    # Without the helper in the module, page two fails at its own line.
+    (tmp_path / "scratchpkg" / "mod.py").write_text("import math\n")
+    done = run_pytest(tmp_path)
+    report = done.stdout + done.stderr
+    assert done.returncode == 1 and "1 failed, 1 passed" in report, report
+    line = second.splitlines().index("    return math.sqrt(_half(x))") + 1
+    assert f"docs/b.md:{line}:" in report, report
+    assert "NameError" in report, report
