@@ -108,6 +108,49 @@ def test_a_change_to_one_chapters_experiments_leaves_the_others_records_fresh(
     assert stale(record, EXPERIMENTS["dropout-rates"]) is not None
 
 
+def test_a_new_module_or_a_moved_block_leaves_the_records_fresh(tmp_path, monkeypatch):
+    copy = tmp_path / "literate_transformer"
+    shutil.copytree(records.PACKAGE, copy, ignore=shutil.ignore_patterns("*.pyc"))
+    monkeypatch.setattr(records, "PACKAGE", copy)
+    record = load_record("positions", FOLDER)
+    (copy / "newcomer.py").write_text("import torch\n")  # imported by no experiment
+    assert stale(record, EXPERIMENTS["positions"]) is None
+    masks = copy / "masks.py"  # a block moved: only the header's chapters change
+    text = masks.read_text()
+    header = next(line for line in text.splitlines() if line.startswith("# Explained"))
+    masks.write_text(text.replace(header, "# Explained in: docs/elsewhere.md"))
+    assert stale(record, EXPERIMENTS["positions"]) is None
+    masks.write_text(text.replace("!= 0", "!= 1", 1))  # the code changes
+    assert stale(record, EXPERIMENTS["positions"]) is not None
+
+
+def test_code_files_follow_the_imports_of_an_experiment(tmp_path, monkeypatch):
+    package = tmp_path / "literate_transformer"
+    (package / "experiments").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "experiments/__init__.py": "",
+        "experiments/common.py": "from literate_transformer.base import x\n",
+        "experiments/mine.py": "import literate_transformer.other\n"
+        "from literate_transformer.layer import f\n",
+        "layer.py": "from literate_transformer import base\n",
+        "base.py": "x = 1\n",
+        "other.py": "",
+        "unrelated.py": "from literate_transformer.base import x\n",
+    }
+    for name, text in files.items():
+        (package / name).write_text(text)
+    monkeypatch.setattr(records, "PACKAGE", package)
+    found = records.code_files("literate_transformer.experiments.mine")
+    assert [path.relative_to(package).as_posix() for path in found] == [
+        "base.py",
+        "experiments/common.py",
+        "experiments/mine.py",
+        "layer.py",
+        "other.py",
+    ]
+
+
 def test_compare_names_each_result_beyond_its_tolerance():
     experiment = tiny(key=("kind",), tolerance={"value": 0.1, "inner.share": 0.01})
     recorded = [{"kind": "a", "value": 1.0, "inner": {"share": 0.5}}]

@@ -13,6 +13,7 @@ every seed of a record.
 
 from __future__ import annotations
 
+import ast
 import datetime
 import hashlib
 import json
@@ -126,22 +127,38 @@ class Experiment:
         return f"{self.module}.{self.run.__qualname__}"
 
 
+def imported_modules(path: Path) -> set[str]:
+    """The names of this package that the file at `path` imports: modules, and
+    names imported from modules (some of which are modules too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.split(".")[0] == PACKAGE.name}
+
+
+def module_file(name: str) -> Path | None:
+    """The file of module `name` of this package, or None (not a module)."""
+    parts = name.split(".")[1:]
+    path = PACKAGE.joinpath(*parts).with_suffix(".py") if parts else None
+    return path if path is not None and path.is_file() else None
+
+
 def code_files(module: str) -> list[Path]:
     """The files whose code decides the results of an experiment in `module`:
-    every module of the model, experiments/common.py and the module itself."""
-    own = module.removeprefix("literate_transformer.").replace(".", "/") + ".py"
-    kept = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        name = path.relative_to(PACKAGE).as_posix()
-        if name in ("__init__.py", "__main__.py"):
-            continue  # the version and the command line
-        if name.startswith("experiments/") and name not in (
-            own,
-            "experiments/common.py",
-        ):
-            continue  # the records plumbing and the other chapters' experiments
-        kept.append(path)
-    return kept
+    the module, the modules it imports, directly or not, and
+    experiments/common.py; never __init__.py or __main__.py."""
+    todo, seen = [module, f"{PACKAGE.name}.experiments.common"], set()
+    while todo:
+        path = module_file(todo.pop())
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        todo.extend(imported_modules(path))
+    return sorted(seen)
 
 
 def source_hash(paths: Iterable[Path]) -> str:
