@@ -1,4 +1,5 @@
-"""Import every module of an installed wheel (run by `nox -s wheel`).
+"""Import every module of an installed wheel, and read the corpus it ships
+(run by `nox -s wheel`).
 
     python tests/import_wheel.py dist/literate_transformer-0.1.0-py3-none-any.whl
 
@@ -27,9 +28,10 @@ def modules_in(wheel: Path) -> list[str]:
 def main(wheel: Path) -> int:
     with zipfile.ZipFile(wheel) as archive:
         files = set(archive.namelist())
-    if "literate_transformer/py.typed" not in files:
-        print(f"{wheel.name}: py.typed is missing", file=sys.stderr)
-        return 1
+    for needed in ("py.typed", "data/pydoc_topics.txt"):
+        if f"literate_transformer/{needed}" not in files:
+            print(f"{wheel.name}: {needed} is missing", file=sys.stderr)
+            return 1
     modules = modules_in(wheel)
     if "literate_transformer" not in modules:
         print(f"{wheel.name}: no literate_transformer package in it", file=sys.stderr)
@@ -41,6 +43,9 @@ def main(wheel: Path) -> int:
             print(f"{name} imported from {where}, not site-packages", file=sys.stderr)
             return 1
         print(f"imported {name} from {where}")
+    text = importlib.import_module("literate_transformer.text")
+    documents = text.read_snapshot()  # the corpus, read from site-packages
+    print(f"read {len(documents)} documents from {text.CORPUS}")
     package = importlib.import_module("literate_transformer")
     version = wheel.name.split("-")[1]
     if package.__version__ != version:

@@ -38,6 +38,7 @@ from literate_transformer.masks import (
     key_mask_from_embeddings,
     padding_mask,
 )
+from literate_transformer.lm import TransformerLM
 from literate_transformer.model import Decoder, Encoder, InputDropout, Transformer
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
@@ -46,6 +47,7 @@ from literate_transformer.positional import (
     sinusoidal_encoding,
 )
 from literate_transformer.tasks import Batch, SyntheticTask
+from literate_transformer.text import Vocabulary, load_corpus, split_of, tokenize
 from literate_transformer.train import accuracy, train, warmup_lr
 
 NAN, INF = math.nan, math.inf
@@ -672,6 +674,75 @@ CASES = [
     ),
 ]
 
+CASES += [
+    # text.py
+    Case(
+        "text",
+        "Vocabulary.from_tokens",
+        Vocabulary.from_tokens,
+        dict(tokens=["a", "b", "a"], min_count=1),
+        dict(min_count=SIZE),
+    ),
+    Case("text", "tokenize", tokenize, dict(text="a b"), dict(text=[b"a", 1, None])),
+    Case("text", "split_of", split_of, dict(name="assert"), dict(name=[b"x", 1, None])),
+    Case(
+        "text",
+        "load_corpus",
+        load_corpus,
+        dict(min_count=3),
+        dict(path=[3, None, 1.5], min_count=SIZE),
+    ),
+    # lm.py
+    Case(
+        "lm",
+        "TransformerLM",
+        TransformerLM,
+        dict(vocab_size=13, d_model=8, num_heads=2, d_ff=16, max_len=6),
+        dict(
+            vocab_size=SIZE,
+            d_model=[*SIZE, 7],
+            num_heads=[*SIZE, 3],
+            num_layers=SIZE,
+            d_ff=SIZE,
+            dropout=PROBABILITY,
+            max_len=SIZE,
+            norm_first=FLAG,
+            activation=CHOICE,
+            positional=CHOICE,
+            combine=CHOICE,
+            embedding_scale=POSITIVE,
+            embedding_init_std=POSITIVE,
+            input_dropout=[{"dropout": 0.1}, 0.1, "sum"],
+            tie_embeddings=FLAG,
+            pad_id=[*ID, 13],
+        ),
+    ),
+    Case(
+        "lm",
+        "TransformerLM.forward",
+        module(lambda: TransformerLM(13, d_model=8, num_heads=2, d_ff=16, max_len=6)),
+        dict(ids=SRC),
+        dict(ids=[*IDS, ids([13]), torch.ones(1, 7, dtype=torch.long)]),
+    ),
+    Case(
+        "lm",
+        "TransformerLM.generate",
+        module(
+            lambda: TransformerLM(13, d_model=8, num_heads=2, d_ff=16, max_len=6),
+            "generate",
+        ),
+        dict(prompt=SRC, steps=2, greedy=False, temperature=1.0, top_k=3),
+        dict(
+            prompt=[*IDS, ids([13])],
+            steps=SIZE,
+            greedy=FLAG,
+            temperature=POSITIVE,
+            top_k=[0, -1, 2.5, 4.0, True, "4", [4], 13],  # None: no limit
+            generator=[7, "seed"],
+        ),
+    ),
+]
+
 BAD = [
     pytest.param(case, arg, value, id=f"{case.name}-{arg}-{index}")
     for case in CASES
@@ -716,6 +787,8 @@ def test_the_suite_covers_every_module_with_hundreds_of_cases():
         "model",
         "tasks",
         "train",
+        "text",
+        "lm",
     }, per_module
     assert sum(per_module.values()) >= 400, per_module
 

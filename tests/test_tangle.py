@@ -176,6 +176,18 @@ def test_a_file_no_chapter_writes_any_more_is_removed_or_reported(repo: Path):
     assert not generated.exists()
 
 
+def test_the_data_folder_is_left_alone(repo: Path):
+    data = repo / "literate_transformer" / "data"
+    data.mkdir(exist_ok=True)
+    snapshot = data / "scratch.txt"
+    snapshot.write_text("# a snapshot, not code\n")
+    assert tangle(repo, "--check").returncode == 0
+    assert tangle(repo).returncode == 0 and snapshot.read_text().startswith("# a")
+    (repo / "literate_transformer" / "stray.txt").write_text("not data\n")
+    check = tangle(repo, "--check")
+    assert check.returncode == 1 and "stray.txt: in the package" in check.stderr
+
+
 def test_a_chapter_cannot_write_outside_the_package(repo: Path):
     add_block(repo / "docs" / "literate.md", ".python file=elsewhere.py", "X = 1")
     done = tangle(repo)

@@ -1,0 +1,125 @@
+"""TransformerLM: causal, padding-invariant, the same function as PyTorch's
+encoder under a causal mask, tied, and strict about its arguments."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from literate_transformer.layers import load_torch_layer
+from literate_transformer.lm import TransformerLM
+from literate_transformer.masks import causal_mask
+from literate_transformer.model import InputDropout
+
+POSITIONALS = ["sinusoidal", "learned", "none", "rotary"]
+
+
+def small(**options) -> TransformerLM:
+    torch.manual_seed(0)
+    base = dict(d_model=16, num_heads=2, d_ff=32, dropout=0.0, max_len=12)
+    return TransformerLM(30, **{**base, **options}).eval()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    positional=st.sampled_from(POSITIONALS),
+    norm_first=st.booleans(),
+    length=st.integers(2, 12),
+    data=st.data(),
+)
+def test_the_output_at_t_never_depends_on_later_tokens(
+    positional, norm_first, length, data
+):
+    lm = small(positional=positional, norm_first=norm_first)
+    t = data.draw(st.integers(0, length - 2))
+    generator = torch.Generator().manual_seed(data.draw(st.integers(0, 1000)))
+    ids = torch.randint(1, 30, (2, length), generator=generator)
+    later = ids.clone()
+    later[:, t + 1 :] = torch.randint(1, 30, (2, length - t - 1), generator=generator)
+    with torch.no_grad():
+        torch.testing.assert_close(lm(ids)[:, : t + 1], lm(later)[:, : t + 1])
+
+
+@pytest.mark.parametrize("positional", POSITIONALS)
+def test_padding_changes_no_real_position(positional):
+    lm = small(positional=positional)
+    ids = torch.tensor([[5, 6, 7, 8, 0, 0], [9, 10, 11, 12, 13, 14]])
+    with torch.no_grad():
+        batch = lm(ids)
+        alone = lm(ids[:1, :4])
+    torch.testing.assert_close(batch[:1, :4], alone)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_the_layers_compute_what_torchs_encoder_computes_under_a_causal_mask(
+    norm_first,
+):
+    lm = small(norm_first=norm_first, num_layers=2)
+    layer = nn.TransformerEncoderLayer(
+        16, 2, 32, dropout=0.0, batch_first=True, norm_first=norm_first
+    )
+    theirs = nn.TransformerEncoder(
+        layer, num_layers=2, norm=nn.LayerNorm(16) if norm_first else None,
+        enable_nested_tensor=False,
+    ).eval()
+    for ours, torch_layer in zip(lm.layers, theirs.layers, strict=True):
+        load_torch_layer(ours, torch_layer)
+    if norm_first:
+        lm.norm.load_state_dict(theirs.norm.state_dict())
+    ids = torch.randint(1, 30, (3, 9), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        x = lm.embedding(ids)
+        expected = theirs(x, mask=~causal_mask(9), is_causal=True)
+        got = lm(ids)
+    torch.testing.assert_close(got, lm.output(expected), atol=1e-5, rtol=1e-5)
+
+
+def test_the_output_projection_is_the_token_embedding():
+    lm = small()
+    assert lm.output.weight is lm.embedding.token.weight
+    untied = small(tie_embeddings=False, combine="concat")
+    assert untied.output.weight is not untied.embedding.token.weight
+    with pytest.raises(ValueError, match="tie_embeddings"):
+        small(combine="concat")
+
+
+def test_generation_is_greedy_or_seeded_and_never_pads():
+    lm = small()
+    prompt = torch.tensor([[3, 4, 5]])
+    greedy = lm.generate(prompt, 20, greedy=True)
+    assert torch.equal(greedy, lm.generate(prompt, 20, greedy=True))
+    assert greedy.shape == (1, 23) and (greedy[:, 3:] != 0).all()
+    drawn = [
+        lm.generate(prompt, 20, generator=torch.Generator().manual_seed(s))
+        for s in (1, 1, 2)
+    ]
+    assert torch.equal(drawn[0], drawn[1]) and not torch.equal(drawn[0], drawn[2])
+    top1 = lm.generate(prompt, 20, top_k=1, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(top1, greedy)  # the one most likely id: greedy
+    lm.train()
+    lm.generate(prompt, 2)
+    assert lm.training  # the mode it found
+
+
+def test_bad_arguments_are_named():
+    lm = small()
+    cases = [
+        (lambda: lm(torch.zeros(1, 13, dtype=torch.long)), "ids"),
+        (lambda: lm(torch.full((1, 3), 30)), "ids"),
+        (lambda: lm(torch.ones(1, 3)), "ids"),
+        (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 0), "steps"),
+        (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, temperature=0.0), "temperature"),
+        (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, top_k=30), "top_k"),
+        (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, generator=7), "generator"),
+        (lambda: small(positional="sine"), "positional"),
+        (lambda: small(d_model=15), "d_model"),
+        (lambda: small(input_dropout={"dropout": 0.1}), "input_dropout"),
+        (lambda: small(pad_id=30), "pad_id"),
+    ]
+    for call, name in cases:
+        with pytest.raises((TypeError, ValueError), match=rf"^{name}\b.*expected"):
+            call()
+    assert small(input_dropout=InputDropout(dropout=0.3)).embedding.dropout.p == 0.3
