@@ -32,13 +32,13 @@ from literate_transformer.layers import (
     load_torch_attention,
     load_torch_layer,
 )
+from literate_transformer.lm import TransformerLM
 from literate_transformer.masks import (
     attention_mask,
     causal_mask,
     key_mask_from_embeddings,
     padding_mask,
 )
-from literate_transformer.lm import TransformerLM
 from literate_transformer.model import Decoder, Encoder, InputDropout, Transformer
 from literate_transformer.positional import (
     LearnedPositionalEncoding,

@@ -62,7 +62,9 @@ def test_the_layers_compute_what_torchs_encoder_computes_under_a_causal_mask(
         16, 2, 32, dropout=0.0, batch_first=True, norm_first=norm_first
     )
     theirs = nn.TransformerEncoder(
-        layer, num_layers=2, norm=nn.LayerNorm(16) if norm_first else None,
+        layer,
+        num_layers=2,
+        norm=nn.LayerNorm(16) if norm_first else None,
         enable_nested_tensor=False,
     ).eval()
     for ours, torch_layer in zip(lm.layers, theirs.layers, strict=True):
@@ -111,9 +113,15 @@ def test_bad_arguments_are_named():
         (lambda: lm(torch.full((1, 3), 30)), "ids"),
         (lambda: lm(torch.ones(1, 3)), "ids"),
         (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 0), "steps"),
-        (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, temperature=0.0), "temperature"),
+        (
+            lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, temperature=0.0),
+            "temperature",
+        ),
         (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, top_k=30), "top_k"),
-        (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, generator=7), "generator"),
+        (
+            lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, generator=7),
+            "generator",
+        ),
         (lambda: small(positional="sine"), "positional"),
         (lambda: small(d_model=15), "d_model"),
         (lambda: small(input_dropout={"dropout": 0.1}), "input_dropout"),

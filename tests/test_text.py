@@ -21,7 +21,10 @@ from literate_transformer.text import (
     write_snapshot,
 )
 
-DOCUMENTS = {"first": 'The "x" statement\n*****\n\nx = 1\n', "second": "None is a word."}
+DOCUMENTS = {
+    "first": 'The "x" statement\n*****\n\nx = 1\n',
+    "second": "None is a word.",
+}
 
 
 def test_a_snapshot_reads_back_what_was_written(tmp_path: Path):
@@ -62,7 +65,7 @@ def test_a_file_that_is_not_text_is_refused(tmp_path: Path):
     path.write_bytes(b"# header\n\xff\xfe")
     with pytest.raises(ValueError, match="not UTF-8"):
         read_snapshot(path)
-    with pytest.raises(TypeError, match="^path: expected a file path"):
+    with pytest.raises(TypeError, match=r"^path: expected a file path"):
         read_snapshot(3)
 
 
@@ -80,22 +83,31 @@ def test_the_shipped_snapshot_is_intact_and_split_by_document():
 
 def test_the_tokenizer_keeps_words_numbers_breaks_and_short_punctuation_runs():
     assert tokenize("__init__(self, x=10)\n=====") == [
-        "__init__", "(", "self", ",", "x", "=", "10", ")", "\n", "===",
+        "__init__",
+        "(",
+        "self",
+        ",",
+        "x",
+        "=",
+        "10",
+        ")",
+        "\n",
+        "===",
     ]
     assert tokenize("None none") == ["None", "none"]  # case is kept
     assert tokenize("") == []
-    with pytest.raises(TypeError, match="^text: expected a str"):
+    with pytest.raises(TypeError, match=r"^text: expected a str"):
         tokenize(b"bytes")
 
 
 def test_the_vocabulary_is_ordered_by_frequency_and_maps_the_rest_to_unk():
-    vocab = Vocabulary.from_tokens("b a b c b a".split(), min_count=2)
+    vocab = Vocabulary.from_tokens(["b", "a", "b", "c", "b", "a"], min_count=2)
     assert vocab.words[3:] == ("b", "a")  # c is too rare
     assert vocab.encode(["a", "c"]).tolist() == [4, UNK]
     assert vocab.decode(torch.tensor([3, 4])) == "b a"
-    with pytest.raises(ValueError, match="^min_count: expected"):
+    with pytest.raises(ValueError, match=r"^min_count: expected"):
         Vocabulary.from_tokens(["a"], min_count=0)
-    with pytest.raises(ValueError, match="^words: expected"):
+    with pytest.raises(ValueError, match=r"^words: expected"):
         Vocabulary(("a", "b"))
 
 

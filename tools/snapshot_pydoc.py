@@ -10,10 +10,9 @@ no longer describe the data (the header says which version a file holds).
 from __future__ import annotations
 
 import platform
+import pydoc_data.topics
 import re
 from pathlib import Path
-
-import pydoc_data.topics
 
 from literate_transformer.text import CORPUS, read_snapshot, write_snapshot
 
