@@ -115,7 +115,9 @@ def split_of(name: str) -> Split:
 
 
 TOKEN = re.compile(r"[A-Za-z_]+|[0-9]+|\n|([^\sA-Za-z0-9_])\1*")
-PAD, UNK, EOD = 0, 1, 2  # padding, unknown word, end of document
+PAD = 0  # the padding id
+UNK = 1  # a word the vocabulary does not hold
+EOD = 2  # the end of a document
 SPECIALS = ("<pad>", "<unk>", "<eod>")
 
 
