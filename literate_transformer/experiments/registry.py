@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from literate_transformer.experiments.dropout import METHODS, dropout_runs
+from literate_transformer.experiments.lm import lm_demo
 from literate_transformer.experiments.positional import (
     compare_positions,
     lengths,
@@ -522,6 +523,57 @@ REVERSE_DEMO = Experiment(
         ),
     },
 )
+
+
+def lm_facts(record: Record) -> dict[str, str]:
+    """The perplexities the page quotes: their range over the seeds."""
+
+    def over_seeds(key: str) -> str:
+        return between(per_seed(record, lambda rows: rows[0][key]), ".0f")
+
+    keys = dict(
+        vocabulary="vocabulary",
+        train="train_perplexity",
+        test="test_perplexity",
+    )
+    keys |= {"best-valid": "best_valid", "final-valid": "final_valid"}
+    return {name: over_seeds(key) for name, key in keys.items()}
+
+
+LM_DEMO = Experiment(
+    name="lm-demo",
+    chapter="lm.md",
+    run=lm_demo,
+    settings=dict(steps=1500),
+    development=(0,),
+    held_out=(1, 2, 3),
+    key=(),
+    tolerance={"best_valid": 3.0, "test_perplexity": 3.0},
+    claims=(
+        Claim(
+            "validation perplexity falls below 80 (guessing among the words: "
+            "the vocabulary's size)",
+            lambda rows: rows[0]["best_valid"],
+            below=80,
+        ),
+        Claim(
+            "and is higher at the end than at its best: the model overfits",
+            lambda rows: rows[0]["final_valid"] / rows[0]["best_valid"],
+            above=1.0,
+        ),
+        Claim(
+            "training perplexity ends below a third of the validation perplexity",
+            lambda rows: rows[0]["train_perplexity"] / rows[0]["final_valid"],
+            below=1 / 3,
+        ),
+        Claim(
+            "test perplexity is below 60",
+            lambda rows: rows[0]["test_perplexity"],
+            below=60,
+        ),
+    ),
+    facts=lm_facts,
+)
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in (
@@ -532,6 +584,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         DROPOUT_RATES,
         DROPOUT_METHODS,
         REVERSE_DEMO,
+        LM_DEMO,
     )
 }
 
