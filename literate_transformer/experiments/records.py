@@ -449,8 +449,18 @@ def compare(e: Experiment, recorded: list[Row], fresh: list[Row]) -> list[str]:
 
 
 def verify(experiments: list[Experiment], folder: Path, jobs: int) -> list[str]:
-    """Re-run the first development seed of each experiment; list differences."""
-    units = [(e.name, e.development[0]) for e in experiments]
+    """Re-run the first development seed of each experiment; list differences.
+
+    The runs start longest first, by the time their records took, so that
+    the jobs finish together instead of one long run ending alone.
+    """
+
+    def recorded_seconds(e: Experiment) -> float:
+        seconds = load_record(e.name, folder).data.get("seconds_by_seed", {})
+        return float(seconds.get(str(e.development[0]), 0.0))
+
+    ordered = sorted(experiments, key=recorded_seconds, reverse=True)
+    units = [(e.name, e.development[0]) for e in ordered]
     results = run_all(units, jobs)
     problems = []
     for e in experiments:
