@@ -19,6 +19,8 @@ Benchmarks (names for --only):
     seq2seq-train training step of Transformer vs nn.Transformer (+ embeddings)
     flops         achieved FLOP/s of the encoder training step vs a large matmul
     memory        peak memory of attention at long T, explicit vs fused
+    packing       TransformerLM training step: documents packed into rows with
+                  a document mask vs one document per row, in real tokens/s
 
 With --device cuda every benchmark runs in float32 and in bfloat16. The JSON
 record (default benchmarks/out/bench-DEVICE-DATE.json) holds the machine, the
@@ -55,8 +57,10 @@ from literate_transformer.layers import (
     load_torch_attention,
     load_torch_layer,
 )
+from literate_transformer.lm import TransformerLM
 from literate_transformer.masks import attention_mask, causal_mask
 from literate_transformer.model import Transformer
+from literate_transformer.packing import next_tokens, pack
 from literate_transformer.positional import sinusoidal_encoding
 
 # The reference size of the comparisons with torch.nn.
@@ -692,6 +696,67 @@ def seq2seq_step(
 
 
 # --------------------------------------------------------------------------
+# Packing: the language model on packed rows vs one document per row
+# --------------------------------------------------------------------------
+
+PACKED, PADDED = "packed (document mask)", "padded (one document per row)"
+
+
+def bench_packing(settings: Settings, precision: Precision) -> list[Row]:
+    """Training step of TransformerLM on the same documents, one per row or
+    packed with a document mask; throughput in real tokens per second."""
+    device = settings.device
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(SEQ // 8, SEQ + 1, (BATCH,), generator=generator)
+    documents = [
+        torch.randint(3, VOCAB, (int(n),), generator=generator) for n in lengths
+    ]
+    torch.manual_seed(0)
+    model = (
+        TransformerLM(
+            VOCAB,
+            d_model=D_MODEL,
+            num_heads=HEADS,
+            num_layers=LAYERS,
+            d_ff=D_FF,
+            dropout=DROPOUT,
+            max_len=SEQ,
+        )
+        .to(device)
+        .train()
+    )
+    candidates, rows_of = {}, {}
+    for name, one_per_row in ((PADDED, True), (PACKED, False)):
+        ids, labels = pack(documents, SEQ, one_per_row=one_per_row)
+        ids, labels = ids.to(device), labels.to(device)
+        targets = next_tokens(ids, labels).flatten()
+        rows_of[name] = len(ids)
+
+        def loss(
+            ids: Tensor = ids, labels: Tensor = labels, targets: Tensor = targets
+        ) -> Tensor:
+            logits = model(ids, labels)  # (N, T, VOCAB)
+            return F.cross_entropy(logits.flatten(0, 1).float(), targets)
+
+        candidates[name] = seq2seq_step(model, loss, precision, device)
+    real = float(lengths.sum())
+    case = (
+        f"{BATCH} documents of {SEQ // 8}-{SEQ} tokens, T={SEQ}: "
+        f"{rows_of[PADDED]} rows padded, {rows_of[PACKED]} packed, {precision.name}"
+    )
+    rows = compare(
+        "packing",
+        case,
+        candidates,
+        settings,
+        baseline=PADDED,
+        work={PADDED: real, PACKED: real},
+        unit="real tok/s",
+    )
+    return rows
+
+
+# --------------------------------------------------------------------------
 # 5. Achieved FLOP/s
 # --------------------------------------------------------------------------
 
@@ -908,6 +973,7 @@ BENCHES = (
     "seq2seq-train",
     "flops",
     "memory",
+    "packing",
 )
 
 
@@ -976,6 +1042,7 @@ BENCH_FUNCTIONS: dict[str, Callable[[Settings, Precision], list[Row]]] = {
     "encoder-infer": bench_encoder_infer,
     "seq2seq-train": bench_seq2seq_train,
     "memory": bench_memory,
+    "packing": bench_packing,
 }
 
 

@@ -8,6 +8,7 @@ with its table. Only the standard library: the site build imports this file.
 
 from __future__ import annotations
 
+import re
 import statistics
 from typing import Any
 
@@ -74,4 +75,26 @@ def facts(record: dict[str, Any]) -> dict[str, str]:
     ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
     out["train-repeats"] = f"{min(ratios):.2f} to {max(ratios):.2f}"
     out["train-repeats-median"] = f"{statistics.median(ratios):.2f}"
-    return out
+    return out | packing_facts(rows)
+
+
+def packing_facts(rows: list[Row]) -> dict[str, str]:
+    """The packing benchmark: its documents, rows, and the gain in real tokens/s."""
+    packed = row(rows, "packing", "documents", "packed (document mask)")
+    padded = row(rows, "packing", "documents", "padded (one document per row)")
+    case = re.fullmatch(
+        r"(\d+) documents of (\d+)-(\d+) tokens, T=(\d+): (\d+) rows padded, "
+        r"(\d+) packed, \w+",
+        packed["case"],
+    )
+    if case is None:
+        raise KeyError(f"packing: a case the page cannot read: {packed['case']}")
+    documents, low, high, length, padded_rows, packed_rows = case.groups()
+    return {
+        "packing": f"{packed['ratio']:.2f}",
+        "packing-documents": documents,
+        "packing-lengths": f"{low} to {high}",
+        "packing-T": length,
+        "packing-rows": f"{padded_rows} rows to {packed_rows}",
+        "packing-real": f"{padded['value'] / 1e3:.1f}k to {packed['value'] / 1e3:.1f}k",
+    }

@@ -17,7 +17,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from literate_transformer.experiments import cli
+from literate_transformer.experiments import cli, lm_command
 from literate_transformer.experiments.cli import (
     POSITIVE,
     POSITIVE_INT,
@@ -98,9 +98,7 @@ def build(args: argparse.Namespace) -> tuple[SyntheticTask, Transformer]:
             share_vocab=True,
         )
     except (TypeError, ValueError) as error:
-        names, _, rest = str(error).partition(": ")
-        flags = ", ".join(TRAIN_FLAGS.get(n, n) for n in names.split(", "))
-        args.parser.error(f"{flags}: {rest}")
+        cli.flag_error(args.parser, error, TRAIN_FLAGS)
     return task, model
 
 
@@ -166,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_energy_parser(commands)
     cli.add_lengths_parser(commands)
     cli.add_dropout_parser(commands)
+    lm_command.add_lm_parser(commands)
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -32,6 +33,7 @@ from literate_transformer.embedding import Combine, TransformerEmbedding
 from literate_transformer.layers import Activation, EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.model import InputDropout, ModelPositional
+from literate_transformer.packing import check_documents, document_mask
 from literate_transformer.positional import RotaryEmbedding
 from literate_transformer.text import Corpus
 from literate_transformer.train import warmup_lr
@@ -63,7 +65,9 @@ class TransformerLM(nn.Module):
 
     Shape:
         forward(ids) takes ids (N, T), T <= max_len, and returns logits
-        (N, T, vocab_size): at position t, for the token after t.
+        (N, T, vocab_size): at position t, for the token after t. With
+        documents (N, T), the labels of packed rows (literate_transformer.
+        packing), the document mask replaces the padding and causal masks.
     """
 
     def __init__(
@@ -149,7 +153,7 @@ class TransformerLM(nn.Module):
         self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
         self.pad_id, self.tie_embeddings = pad_id, tie_embeddings
 
-    def forward(self, ids: Tensor) -> Tensor:
+    def forward(self, ids: Tensor, documents: Tensor | None = None) -> Tensor:
         device = self.embedding.token.weight.device
         ids = check_ids("ids", ids, self.vocab_size, device=device)  # (N, T)
         if ids.size(1) > self.max_len:
@@ -157,7 +161,10 @@ class TransformerLM(nn.Module):
                 f"ids: expected at most max_len={self.max_len} positions, got "
                 f"{ids.size(1)}"
             )
-        mask = attention_mask(padding_mask(ids, self.pad_id), causal=True)
+        if documents is None:
+            mask = attention_mask(padding_mask(ids, self.pad_id), causal=True)
+        else:  # packed rows: -1 marks the padding
+            mask = document_mask(check_documents(documents, like=ids))
         x = self.embedding(ids)  # (N, T, d_model)
         for layer in self.layers:
             x = layer(x, mask)
@@ -267,9 +274,12 @@ def train_lm(
     clip_norm: float | None = 1.0,
     eval_every: int = 100,
     seed: int = 0,
+    on_eval: Callable[[int, float, float], None] | None = None,
 ) -> LMHistory:
     """Train `model` on the training stream of `corpus`; evaluate on its
-    validation stream every `eval_every` steps and at the end.
+    validation stream every `eval_every` steps and at the end, then call
+    on_eval(step, mean training loss since the last evaluation, validation
+    loss) if given.
 
     Build the model after torch.manual_seed(seed): the seed then fixes the
     run (the windows, and the dropout masks).
@@ -280,8 +290,8 @@ def train_lm(
         raise TypeError(f"corpus: expected a Corpus, got {describe(corpus)}")
     if len(corpus.vocab) != model.vocab_size:
         raise ValueError(
-            f"model, corpus: expected the model's vocab_size={model.vocab_size} "
-            f"to be the corpus's {len(corpus.vocab)} words"
+            f"model, corpus: expected the model's vocab_size to be the corpus's "
+            f"{len(corpus.vocab)} words, got vocab_size={model.vocab_size}"
         )
     for name, value in dict(
         steps=steps, batch_size=batch_size, warmup=warmup, eval_every=eval_every
@@ -292,15 +302,19 @@ def train_lm(
     check_float("lr_factor", lr_factor, low=0.0, low_open=True)
     if clip_norm is not None:
         check_float("clip_norm", clip_norm, low=0.0, low_open=True)
+    if on_eval is not None and not callable(on_eval):
+        raise TypeError(
+            f"on_eval: expected None or a callable, got {describe(on_eval)}"
+        )
     device = model.embedding.token.weight.device
-    train, valid = corpus.stream("train").to(device), corpus.stream("valid")
+    train, valid = corpus.stream("train").to(device), corpus.stream("valid").to(device)
     torch.manual_seed(seed * 1000 + 1)  # dropout masks
     data = torch.Generator().manual_seed(seed * 1000 + 1)  # window starts
     optimizer = torch.optim.Adam(
         model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9
     )
     history = LMHistory()
-    start = time.perf_counter()
+    start, previous = time.perf_counter(), 0  # previous: the last evaluated step
     model.train()
     for step in range(1, steps + 1):
         starts = torch.randint(0, len(train) - length, (batch_size,), generator=data)
@@ -320,5 +334,9 @@ def train_lm(
         if step % eval_every == 0 or step == steps:
             history.eval_step.append(step)
             history.valid_loss.append(evaluate_lm(model, valid, length))
+            if on_eval is not None:
+                since = history.loss[previous:]  # the steps since the last one
+                on_eval(step, sum(since) / len(since), history.valid_loss[-1])
+            previous = step
     history.seconds = time.perf_counter() - start
     return history

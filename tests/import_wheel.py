@@ -1,5 +1,5 @@
-"""Import every module of an installed wheel, and read the corpus it ships
-(run by `nox -s wheel`).
+"""Import every module of an installed wheel, read the corpus it ships, and
+train the language model briefly from the shell (run by `nox -s wheel`).
 
     python tests/import_wheel.py dist/literate_transformer-0.1.0-py3-none-any.whl
 
@@ -9,7 +9,10 @@ Run it from outside the checkout: the modules must come from site-packages.
 from __future__ import annotations
 
 import importlib
+import json
+import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -52,6 +55,30 @@ def main(wheel: Path) -> int:
         print(f"__version__ {package.__version__} != wheel {version}", file=sys.stderr)
         return 1
     print(f"{wheel.name}: {len(modules)} module(s) imported, version {version}")
+    return language_model_from_the_shell()
+
+
+def language_model_from_the_shell() -> int:
+    """`python -m literate_transformer lm`: its help, and a short run that
+    trains, evaluates, samples and writes its record, from the installed copy."""
+    command = [sys.executable, "-m", "literate_transformer", "lm"]
+    shown = subprocess.run([*command, "--help"], capture_output=True, text=True)
+    if shown.returncode != 0 or "--prompt" not in shown.stdout:
+        print(f"lm --help failed:\n{shown.stdout}{shown.stderr}", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as folder:
+        record = Path(folder) / "run.json"
+        short = ["--steps", "3", "--eval-every", "3", "--d-model", "16", "--d-ff"]
+        short += ["32", "--words", "8", "--json", str(record)]
+        shown = subprocess.run([*command, *short], capture_output=True, text=True)
+        if shown.returncode != 0 or not record.is_file():
+            print(f"lm failed:\n{shown.stdout}{shown.stderr}", file=sys.stderr)
+            return 1
+        run = json.loads(record.read_text(encoding="utf-8"))
+    if run["history"]["eval_step"] != [3] or not run["text"].startswith("The"):
+        print(f"lm wrote an unexpected record: {run}", file=sys.stderr)
+        return 1
+    print(f"lm: 3 steps, test perplexity {run['test_perplexity']:.0f}, wrote a record")
     return 0
 
 

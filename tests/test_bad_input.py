@@ -32,7 +32,7 @@ from literate_transformer.layers import (
     load_torch_attention,
     load_torch_layer,
 )
-from literate_transformer.lm import TransformerLM
+from literate_transformer.lm import TransformerLM, train_lm
 from literate_transformer.masks import (
     attention_mask,
     causal_mask,
@@ -40,6 +40,7 @@ from literate_transformer.masks import (
     padding_mask,
 )
 from literate_transformer.model import Decoder, Encoder, InputDropout, Transformer
+from literate_transformer.packing import document_mask, next_tokens, pack
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     RotaryEmbedding,
@@ -125,6 +126,16 @@ def tiny_model(**options: Any) -> Transformer:
 TASK = SyntheticTask("reverse", 10, 1, 5)
 BATCH = TASK.sample(3, torch.Generator().manual_seed(0))
 SRC, TGT = ids([5, 6, 7, 0], [8, 9, 10, 11]), ids([1, 7, 6, 5], [1, 11, 10, 9])
+# Bad document labels for SRC's (2, 4): not integers, not its shape, below -1.
+LABELS = [
+    torch.zeros(2, 4),
+    torch.zeros(2, 4, dtype=torch.bool),
+    torch.zeros(2, 3, dtype=torch.long),
+    torch.zeros(4, dtype=torch.long),
+    torch.full((2, 4), -2),
+    [[0, 0, 0, 0], [0, 0, 0, 0]],
+    "0",
+]
 MASK_2 = torch.ones(2, 1, 1, 3, dtype=torch.bool)  # key padding, N=2, T_k=3
 # Bad masks for attention over (N=2, h=2, T_q=3, T_k=3).
 MASKS = [
@@ -721,8 +732,11 @@ CASES += [
         "lm",
         "TransformerLM.forward",
         module(lambda: TransformerLM(13, d_model=8, num_heads=2, d_ff=16, max_len=6)),
-        dict(ids=SRC),
-        dict(ids=[*IDS, ids([13]), torch.ones(1, 7, dtype=torch.long)]),
+        dict(ids=SRC, documents=None),
+        dict(
+            ids=[*IDS, ids([13]), torch.ones(1, 7, dtype=torch.long)],
+            documents=LABELS,
+        ),
     ),
     Case(
         "lm",
@@ -740,6 +754,82 @@ CASES += [
             top_k=[0, -1, 2.5, 4.0, True, "4", [4], 13],  # None: no limit
             generator=[7, "seed"],
         ),
+    ),
+]
+
+LM_CORPUS = load_corpus()
+
+
+def tiny_lm() -> TransformerLM:
+    torch.manual_seed(0)
+    return TransformerLM(
+        len(LM_CORPUS.vocab), d_model=8, num_heads=2, d_ff=16, max_len=8
+    )
+
+
+CASES += [
+    Case(
+        "lm",
+        "train_lm",
+        lambda **kwargs: train_lm(tiny_lm(), **kwargs),
+        dict(corpus=LM_CORPUS, steps=1, batch_size=2, length=8, on_eval=None),
+        dict(
+            corpus=["corpus", None],
+            steps=SIZE,
+            batch_size=SIZE,
+            length=[*SIZE, 9],
+            warmup=SIZE,
+            lr_factor=POSITIVE,
+            clip_norm=POSITIVE,
+            eval_every=SIZE,
+            seed=[-1, 1.5, True, "0", None],
+            on_eval=[3, "print"],
+        ),
+    ),
+    Case(
+        "lm",
+        "train_lm.model",
+        train_lm,
+        dict(model=tiny_lm(), corpus=LM_CORPUS, steps=1, batch_size=2, length=8),
+        dict(model=[nn.Linear(2, 2), None, TransformerLM(13, d_model=8, num_heads=2)]),
+    ),
+]
+
+CASES += [
+    # packing.py
+    Case(
+        "packing",
+        "pack",
+        pack,
+        dict(documents=[torch.tensor([3, 4]), torch.tensor([5])], length=4),
+        dict(
+            documents=[
+                torch.tensor([3, 4]),
+                [],
+                [torch.tensor([1.0, 2.0])],
+                [torch.ones(2, 2, dtype=torch.long)],
+                [torch.tensor([], dtype=torch.long)],
+                ["ab"],
+                None,
+            ],
+            length=SIZE,
+            pad_id=ID,
+            one_per_row=FLAG,
+        ),
+    ),
+    Case(
+        "packing",
+        "document_mask",
+        document_mask,
+        dict(documents=SRC),
+        dict(documents=LABELS[:2] + LABELS[3:]),  # alone, (2, 3) is a shape
+    ),
+    Case(
+        "packing",
+        "next_tokens",
+        next_tokens,
+        dict(ids=SRC, documents=SRC),
+        dict(ids=IDS, documents=LABELS),
     ),
 ]
 
@@ -789,6 +879,7 @@ def test_the_suite_covers_every_module_with_hundreds_of_cases():
         "train",
         "text",
         "lm",
+        "packing",
     }, per_module
     assert sum(per_module.values()) >= 400, per_module
 

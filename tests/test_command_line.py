@@ -18,6 +18,8 @@ import torch
 
 import literate_transformer.__main__ as command_line
 from literate_transformer.__main__ import main
+from literate_transformer.experiments import lm_command
+from literate_transformer.text import load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,3 +150,60 @@ def test_ctrl_c_writes_the_history_so_far_marked_incomplete(tmp_path):
     assert history["complete"] is False
     assert 3 <= len(history["step"]) < 100000, len(history["step"])
     assert len(history["loss"]) == len(history["step"])
+
+
+BAD_LM_FLAGS = [
+    (["--heads", "5"], "--d-model, --heads: expected d_model divisible"),
+    (["--combine", "concat"], "--untied: the output projection has width"),
+    (["--top-k", "5000"], "--top-k: expected fewer than the"),
+    (["--top-k", "0"], "--top-k: expected an integer >= 1, got 0"),
+    (["--prompt", "  "], "--prompt: expected at least one word"),
+    (["--positional", "relative"], "--positional: invalid choice"),
+    (["--temperature", "0"], "--temperature: expected a finite number > 0"),
+    (["--length", "0"], "--length: expected an integer >= 1"),
+    (["--json", "no/such/folder/run.json"], "--json: expected a file in an existing"),
+]
+
+
+@pytest.mark.parametrize(("flags", "message"), BAD_LM_FLAGS)
+def test_a_bad_lm_option_exits_2_naming_the_flag_before_training(
+    flags, message, capsys, monkeypatch
+):
+    trained = []
+    monkeypatch.setattr(lm_command, "train_lm", lambda *a, **k: trained.append(1))
+    status, err = run_main(["lm", "--steps", "100000", *flags], capsys)
+    assert status == 2, err
+    assert message in err, err
+    assert not trained, "training started before the options were checked"
+
+
+def test_lm_trains_evaluates_samples_and_writes_a_record(tmp_path, capsys):
+    out = tmp_path / "run.json"
+    argv = ["lm", "--steps", "4", "--eval-every", "2", "--d-model", "16"]
+    argv += ["--d-ff", "32", "--words", "5", "--prompt", "The zyzzyva statement"]
+    status = main([*argv, "--json", str(out)])
+    shown = capsys.readouterr()
+    assert status == 0, shown.err
+    assert shown.out.count("valid perplexity") == 2  # steps 2 and 4
+    assert "test perplexity" in shown.out and "The <unk> statement" in shown.out
+    assert "read as <unk>: ['zyzzyva']" in shown.err
+    record = json.loads(out.read_text())
+    assert record["settings"]["steps"] == 4 and record["settings"]["d_model"] == 16
+    assert record["history"]["eval_step"] == [2, 4]
+    assert len(record["history"]["loss"]) == 4
+    assert record["best_valid"] == min(record["history"]["valid_perplexity"])
+    assert 1 < record["test_perplexity"] < 10 * len(load_corpus().vocab)
+    assert record["text"].startswith("The <unk> statement")
+    assert len(record["text"].split()) >= 3 + 1  # some of the 5 words may be "\n"
+    assert record["environment"]["torch"] == torch.__version__
+
+
+def test_lm_help_runs_as_a_module():
+    shown = subprocess.run(
+        [sys.executable, "-m", "literate_transformer", "lm", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--positional" in shown.stdout and "--json" in shown.stdout

@@ -170,7 +170,7 @@ def unbacked_numbers(path: Path) -> list[str]:
         number, percent = match.groups()
         if number in allowed or in_code(number, code) or number in settings:
             continue
-        fraction = f"{float(number) / 100:g}"
+        fraction = f"{float(number.replace(',', '')) / 100:g}"
         if percent and (in_code(fraction, code) or fraction in settings):
             continue
         line = prose[: match.start()].count("\n")

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from literate_transformer.layers import load_torch_layer
-from literate_transformer.lm import TransformerLM
+from literate_transformer.lm import TransformerLM, train_lm
 from literate_transformer.masks import causal_mask
 from literate_transformer.model import InputDropout
+from literate_transformer.text import load_corpus
 
 POSITIONALS = ["sinusoidal", "learned", "none", "rotary"]
 
@@ -131,3 +132,23 @@ def test_bad_arguments_are_named():
         with pytest.raises((TypeError, ValueError), match=rf"^{name}\b.*expected"):
             call()
     assert small(input_dropout=InputDropout(dropout=0.3)).embedding.dropout.p == 0.3
+
+
+def test_training_reports_each_evaluation_with_the_loss_since_the_last():
+    corpus = load_corpus()
+    torch.manual_seed(0)
+    model = TransformerLM(len(corpus.vocab), d_model=8, num_heads=2, d_ff=16, max_len=8)
+    seen = []
+    history = train_lm(
+        model,
+        corpus,
+        steps=7,
+        batch_size=2,
+        length=8,
+        eval_every=3,
+        on_eval=lambda *report: seen.append(report),
+    )
+    assert [step for step, _, _ in seen] == history.eval_step == [3, 6, 7]
+    means = [sum(history.loss[a:b]) / (b - a) for a, b in [(0, 3), (3, 6), (6, 7)]]
+    assert [train for _, train, _ in seen] == pytest.approx(means)
+    assert [valid for _, _, valid in seen] == history.valid_loss

@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from literate_transformer._checks import (
     check_device,
@@ -84,6 +84,16 @@ def device(text: str) -> str:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error).split(": ", 1)[1]) from None
     return text
+
+
+def flag_error(
+    parser: argparse.ArgumentParser, error: Exception, flags: dict[str, str]
+) -> NoReturn:
+    """Report a check's error ("d_model, num_heads: expected ...") under the
+    flags' names, as argparse reports a bad option: usage, message, status 2."""
+    names, _, rest = str(error).partition(": ")
+    shown = ", ".join(flags.get(name, name) for name in names.split(", "))
+    parser.error(f"{shown}: {rest}")
 
 
 def output_file(text: str) -> Path:
