@@ -165,12 +165,11 @@ def lm_record(
     test: float,
     text: str,
 ) -> dict[str, Any]:
-    """What --json writes: the command, the settings, the machine, the run."""
+    """What --json writes: every setting, the machine, the run."""
     settings = {
         k: v for k, v in vars(args).items() if k not in ("run", "parser", "json")
     }
     return {
-        "command": "python -m literate_transformer lm " + " ".join(sys.argv[2:]),
         "settings": settings,
         "environment": environment(),
         "date": datetime.datetime.now(datetime.timezone.utc)
