@@ -74,6 +74,9 @@ ALLOWED: dict[str, dict[str, str]] = {
         "0.8": "Srivastava et al. (2014): retention probability of input units",
         "0.5": "Srivastava et al. (2014): retention probability of hidden units",
     },
+    "experiments.md": {
+        "1500": "lm-demo's steps in its first recording (docs/records, git history)",
+    },
     "transformer.md": {
         "2048": "Vaswani et al. (2017): d_ff of the base model",
         "4000": "Vaswani et al. (2017), section 5.3: warm-up steps",

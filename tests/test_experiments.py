@@ -10,6 +10,7 @@ import torch
 from literate_transformer.__main__ import main
 from literate_transformer.experiments.common import steps_to
 from literate_transformer.experiments.dropout import METHODS, input_dropout_run
+from literate_transformer.experiments.lm import lm_dropout, lm_positions, word_order
 from literate_transformer.experiments.positional import (
     POSITION_VARIANTS,
     compare_positions,
@@ -18,6 +19,7 @@ from literate_transformer.experiments.positional import (
     summarise,
     train_variant,
 )
+from literate_transformer.lm import TransformerLM
 from literate_transformer.tasks import SyntheticTask
 from literate_transformer.train import History
 
@@ -116,3 +118,38 @@ def test_every_dropout_method_trains_and_records_curves():
         assert len(run["train_curve"]) == len(run["held_out_curve"]) == 2
     with pytest.raises(ValueError, match="method: expected one of"):
         input_dropout_run(0.1, seed=0, steps=1, method="lines")
+
+
+def test_word_order_sees_no_shuffle_without_positions_in_one_layer():
+    # One causal layer without positions: the last position attends to the set
+    # of the window's words with its own word as the query, so shuffling the
+    # words before it changes nothing. With sinusoids it changes the result.
+    torch.manual_seed(0)
+    stream = torch.randint(1, 50, (400,))
+    for positional, blind in (("none", True), ("sinusoidal", False)):
+        model = TransformerLM(
+            50,
+            d_model=16,
+            num_heads=2,
+            num_layers=1,
+            d_ff=32,
+            max_len=64,
+            dropout=0.0,
+            positional=positional,
+        )
+        model.train()
+        out = word_order(model, stream, seed=3)
+        assert model.training  # the mode is given back
+        assert set(out) == {"in_order", "shuffled"}
+        same = out["shuffled"] == pytest.approx(out["in_order"], rel=1e-5)
+        assert same == blind, (positional, out)
+        assert out == word_order(model, stream, seed=3)  # the seed fixes the shuffle
+
+
+def test_the_real_text_runs_record_what_the_registry_reads():
+    (row,) = lm_positions(["none"], seed=0, steps=2)
+    assert row["variant"] == "none" and row["eval_step"] == [2]
+    assert row["in_order"] > 1 and row["shuffled"] > 1
+    (row,) = lm_dropout([("sum", 0.5)], seed=0, steps=2)
+    assert (row["method"], row["rate"]) == ("sum", 0.5)
+    assert set(row) >= {"best_valid", "final_valid", "train", "valid_curve"}

@@ -15,6 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from literate_transformer.lm import LMHistory, TransformerLM, evaluate_lm, train_lm
 from literate_transformer.model import InputDropout
@@ -31,6 +33,7 @@ __all__ = [
     "lm_positions",
     "lm_run",
     "train_base",
+    "word_order",
 ]
 
 LM_BASE: dict[str, Any] = dict(
@@ -72,16 +75,24 @@ def lm_demo(*, seed: int, steps: int) -> dict[str, Any]:
 
 
 def lm_run(
-    options: dict[str, Any], *, seed: int, steps: int, eval_every: int = 50
+    options: dict[str, Any],
+    *,
+    seed: int,
+    steps: int,
+    eval_every: int = 50,
+    order: bool = False,
 ) -> dict[str, Any]:
-    """Train LM_BASE with `options`: its curves and validation perplexities."""
-    _, _, history = train_base(options, seed=seed, steps=steps, eval_every=eval_every)
+    """Train LM_BASE with `options`: its curves and validation perplexities,
+    and with `order` its perplexities on ordered and shuffled windows."""
+    corpus, model, history = train_base(
+        options, seed=seed, steps=steps, eval_every=eval_every
+    )
     train = [
         math.exp(statistics.mean(history.loss[max(0, step - eval_every) : step]))
         for step in history.eval_step
     ]
     valid = history.valid_perplexity
-    return {
+    row = {
         "eval_step": history.eval_step,
         "valid_curve": valid,
         "train_curve": train,
@@ -90,6 +101,35 @@ def lm_run(
         "train": train[-1],
         "seconds": history.seconds,
     }
+    if order:
+        row |= word_order(model, corpus.stream("valid"), seed=seed)
+    return row
+
+
+@torch.no_grad()
+def word_order(
+    model: TransformerLM, stream: Tensor, *, seed: int, length: int = 64
+) -> dict[str, float]:
+    """Perplexity of the word after each window of `stream` (every 8 words),
+    the window read in order and with all its words but the last shuffled."""
+    starts = torch.arange(0, len(stream) - length, 8)
+    inputs = stream[starts[:, None] + torch.arange(length)]  # (n, length)
+    targets = stream[starts + length]
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.rand(len(starts), length - 1, generator=generator).argsort(1)
+    shuffled = inputs.clone()
+    shuffled[:, :-1] = inputs[:, :-1].gather(1, order)
+    was_training = model.training
+    model.eval()
+    out = {}
+    for name, rows in (("in_order", inputs), ("shuffled", shuffled)):
+        loss = 0.0
+        for i in range(0, len(rows), 64):  # 64 windows at a time
+            last = model(rows[i : i + 64])[:, -1]  # the logits of the next word
+            loss += F.cross_entropy(last, targets[i : i + 64], reduction="sum").item()
+        out[name] = math.exp(loss / len(targets))
+    model.train(was_training)
+    return out
 
 
 LM_POSITIONS: dict[str, dict[str, Any]] = {
@@ -104,11 +144,12 @@ LM_POSITIONS: dict[str, dict[str, Any]] = {
 
 
 def lm_positions(variants: list[str], *, seed: int, steps: int) -> list[dict[str, Any]]:
-    """One row per variant of LM_POSITIONS, for one seed."""
+    """One row per variant of LM_POSITIONS, for one seed, word order measured."""
     rows = []
     for variant in variants:
         options = LM_POSITIONS[variant] | {"tie_embeddings": False}
-        rows.append({"variant": variant, **lm_run(options, seed=seed, steps=steps)})
+        row = lm_run(options, seed=seed, steps=steps, order=True)
+        rows.append({"variant": variant} | row)
     return rows
 
 

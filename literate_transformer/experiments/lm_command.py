@@ -50,7 +50,7 @@ def add_lm_parser(commands: Commands[argparse.ArgumentParser]) -> None:
         "test perplexity and write text from a prompt.",
     )
     add = parser.add_argument
-    add("--steps", type=POSITIVE_INT, default=1500)
+    add("--steps", type=POSITIVE_INT, default=1200)  # lm-demo's steps
     add("--batch-size", type=POSITIVE_INT, default=32)
     add("--length", type=POSITIVE_INT, default=LM_BASE["max_len"], help="window")
     add("--d-model", type=POSITIVE_INT, default=LM_BASE["d_model"])
