@@ -1,10 +1,10 @@
-"""Profile the encoder comparisons of bench.py: where does each spend its time?
+"""Profile the encoder comparisons of the bench: where does each spend its time?
 
     python -m benchmarks.profile_encoder [--steps N] [--rows K] [--mode train|infer]
                                          [--threads N]
 
 Runs the training step (forward, backward, Adam) or the inference forward of
-our EncoderLayer stack and of nn.TransformerEncoder, at bench.py's reference
+our EncoderLayer stack and of nn.TransformerEncoder, at the bench's reference
 size and on the same batch, under torch.profiler, and prints the operators
 with the most self CPU time for each, per step.
 """
@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks import bench
+from benchmarks import cases, measure
 
 
 def profiled(step: Callable[[], object], steps: int, rows: int, title: str) -> None:
@@ -49,24 +49,26 @@ def main() -> None:
         # On cores shared with other jobs, threads of one op wait for each
         # other at every barrier; one thread gives steadier per-op times.
         torch.set_num_threads(args.threads)
-    pair = bench.encoder_pair("cpu")
+    pair = cases.encoder_pair("cpu")
     x, real, pad = pair.x, pair.real, ~pair.real
     ours, theirs = pair.ours, pair.theirs
     if args.mode == "train":
-        p = bench.FLOAT32
+        p = measure.FLOAT32
         steps = {
-            "ours train": bench.training_step(
+            "ours train": measure.training_step(
                 ours.train(), lambda: ours(x, real), p, "cpu"
             ),
-            "nn train": bench.training_step(
+            "nn train": measure.training_step(
                 theirs.train(), lambda: theirs(x, src_key_padding_mask=pad), p, "cpu"
             ),
         }
     else:
         ours.eval(), theirs.eval()
         steps = {
-            "ours infer": bench.forward_only(lambda: ours(x, real)),
-            "nn infer": bench.forward_only(lambda: theirs(x, src_key_padding_mask=pad)),
+            "ours infer": measure.forward_only(lambda: ours(x, real)),
+            "nn infer": measure.forward_only(
+                lambda: theirs(x, src_key_padding_mask=pad)
+            ),
         }
     torch.manual_seed(0)
     for title, step in steps.items():

@@ -1,0 +1,68 @@
+"""The bench's own arithmetic: the FLOPs it counts, the padding of its
+batches, and how targets are matched to rows. Its timings are not tested:
+they belong to `nox -s bench`."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.cases import (
+    PADDINGS,
+    TARGETS,
+    EncoderStack,
+    apply_targets,
+    encoder_train_flops,
+    random_lengths,
+    set_fused,
+)
+from benchmarks.measure import Row
+from literate_transformer.layers import EncoderLayer
+
+
+@pytest.mark.parametrize("lengths", [[5, 9, 16], [1, 32], [7]])
+def test_the_real_token_flops_are_what_flop_counter_mode_counts(lengths):
+    # Each sequence alone, without padding, through the explicit attention
+    # (FlopCounterMode does not count the CPU's fused attention kernel), with
+    # the input requiring a gradient, so that every backward matmul runs.
+    torch.manual_seed(0)
+    d, d_ff, layers = 32, 48, 2
+    stack = EncoderStack([EncoderLayer(d, 4, d_ff, 0.1) for _ in range(layers)])
+    set_fused(stack.train(), False)
+    counted = 0
+    for n in lengths:
+        x = torch.randn(1, n, d, requires_grad=True)
+        with FlopCounterMode(display=False) as counter:
+            stack(x, torch.ones(1, n, dtype=torch.bool)).square().mean().backward()
+        counted += counter.get_total_flops()
+    assert counted == encoder_train_flops(lengths, d, d_ff, layers)
+
+
+def test_a_padded_batch_counts_only_its_real_tokens():
+    alone = encoder_train_flops([10], 16, 32, 1) + encoder_train_flops([6], 16, 32, 1)
+    assert encoder_train_flops([10, 6], 16, 32, 1) == alone
+    assert encoder_train_flops([10, 6], 16, 32, 1) < encoder_train_flops(
+        [10, 10], 16, 32, 1
+    )
+
+
+@pytest.mark.parametrize("fraction", PADDINGS)
+def test_a_batch_has_the_padding_its_case_is_named_after(fraction):
+    lengths = random_lengths(32, 128, torch.Generator().manual_seed(1), fraction)
+    assert int(lengths.min()) >= 1 and int(lengths.max()) <= 128
+    padding = 1 - float(lengths.sum()) / (32 * 128)
+    assert padding == pytest.approx(fraction, abs=0.005)
+    assert len(set(lengths.tolist())) > 1 or fraction == 0.0  # not one length
+
+
+def test_targets_go_to_their_case_only():
+    cases = ["N=32 T=128 0% pad float32", "N=32 T=128 60% pad float32"]
+    rows = [
+        Row("encoder-train", case, "ours", seconds=1.0, ratio=1.05) for case in cases
+    ]
+    apply_targets(rows)
+    zero, sixty = rows
+    assert (zero.target, zero.status) == (1.0, "PASS")  # no padding: >= 1.0
+    assert (sixty.target, sixty.status) == (None, "")  # " 0% pad" is not "60% pad"
+    assert any(bench == "flops" for bench, *_ in TARGETS)
