@@ -21,6 +21,8 @@ Benchmarks (names for --only):
     memory        peak memory of attention at long T, explicit vs fused
     packing       TransformerLM training step: documents packed into rows with
                   a document mask vs one document per row, in real tokens/s
+    dropout       nn.Dropout vs FastDropout (15 random bits per coordinate),
+                  forward and backward on (N, T, d_ff)
 
 With --device cuda every benchmark runs in float32 and in bfloat16. The JSON
 record (default benchmarks/out/bench-DEVICE-DATE.json) holds the machine, the

@@ -8,6 +8,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -27,6 +28,7 @@ from benchmarks.measure import (
     training_step,
 )
 from literate_transformer.attention import MultiHeadAttention, attention
+from literate_transformer.fast_dropout import FastDropout
 from literate_transformer.layers import (
     EncoderLayer,
     load_torch_attention,
@@ -593,6 +595,25 @@ def bench_flops(
 
 
 # --------------------------------------------------------------------------
+# Dropout: nn.Dropout's Bernoulli draw vs fifteen random bits per coordinate
+# --------------------------------------------------------------------------
+
+
+def bench_dropout(settings: Settings, precision: Precision) -> list[Row]:
+    """Forward and backward of dropout at the model's rate on a feed-forward
+    block's activations, (N, T, d_ff) at the reference size."""
+    device, dtype = settings.device, precision.dtype
+    x = torch.randn(BATCH, SEQ, D_FF, device=device, dtype=dtype, requires_grad=True)
+    modules = {"nn.Dropout": nn.Dropout(DROPOUT), OURS: FastDropout(DROPOUT)}
+    candidates = {
+        f"{name} fwd+bwd": forward_backward(partial(module, x), [x])
+        for name, module in modules.items()
+    }
+    case = f"p={DROPOUT} on ({BATCH}, {SEQ}, {D_FF}) {precision.name}"
+    return compare("dropout", case, candidates, settings, baseline="nn.Dropout fwd+bwd")
+
+
+# --------------------------------------------------------------------------
 # Peak memory of attention at long T
 # --------------------------------------------------------------------------
 
@@ -630,6 +651,7 @@ BENCHES = (
     "flops",
     "memory",
     "packing",
+    "dropout",
 )
 
 
@@ -640,6 +662,7 @@ BENCH_FUNCTIONS: dict[str, Callable[[Settings, Precision], list[Row]]] = {
     "seq2seq-train": bench_seq2seq_train,
     "memory": bench_memory,
     "packing": bench_packing,
+    "dropout": bench_dropout,
 }
 
 

@@ -77,6 +77,8 @@ def facts(record: dict[str, Any]) -> dict[str, str]:
     ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
     out["train-repeats"] = f"{min(ratios):.2f} to {max(ratios):.2f}"
     out["train-repeats-median"] = f"{statistics.median(ratios):.2f}"
+    dropout = row(rows, "dropout", "p=", "ours fwd+bwd")
+    out["dropout"] = f"{dropout['ratio']:.2f}"
     return out | packing_facts(rows)
 
 

@@ -27,6 +27,7 @@ own browser download is never used.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import http.server
 import re
@@ -35,6 +36,7 @@ import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -78,6 +80,13 @@ MATH_STATE = """() => {
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
   };
 }"""
+# True once the page's scripts have done their work: every formula typeset and
+# every code block given its copy button. On a busy machine that can take a
+# few seconds after the network is idle (seen once: one page checked too soon).
+SETTLED = f"""() => {{
+  const state = ({MATH_STATE})();
+  return state.raw.length === 0 && state.copyButtons >= state.codeBlocks;
+}}"""
 
 
 SCHEME = "document.body.setAttribute('data-md-color-scheme', '{scheme}')"
@@ -150,6 +159,10 @@ def check_site(folder: Path, shots: Path | None) -> list[str]:
                 current["url"] = url
                 page.goto(url, wait_until="networkidle")
                 page.wait_for_timeout(300)
+                # MathJax and the copy buttons finish after the load; if they
+                # never do, the state below names what is missing.
+                with contextlib.suppress(PlaywrightTimeout):
+                    page.wait_for_function(SETTLED, timeout=10_000)
                 state = page.evaluate(MATH_STATE)
                 problems.extend(check_page(url, state))
                 links.update(

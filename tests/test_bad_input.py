@@ -25,6 +25,7 @@ from torch import nn
 from literate_transformer.attention import MultiHeadAttention, attention
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.fast_dropout import FastDropout, fast_dropout, keep_mask
 from literate_transformer.layers import (
     DecoderLayer,
     EncoderLayer,
@@ -796,6 +797,36 @@ CASES += [
 ]
 
 CASES += [
+    # fast_dropout.py
+    Case(
+        "fast_dropout",
+        "fast_dropout",
+        fast_dropout,
+        dict(x=torch.ones(2, 3), p=0.1, training=True),
+        dict(
+            x=[torch.ones(2, 3, dtype=torch.long), [[1.0, 2.0]], None],
+            p=PROBABILITY,
+            training=FLAG,
+        ),
+    ),
+    Case(
+        "fast_dropout",
+        "keep_mask",
+        keep_mask,
+        dict(shape=(2, 3), p=0.1),
+        dict(shape=[(2, -1), (2.5,), ("2",), 4, None], p=PROBABILITY),
+    ),
+    Case("fast_dropout", "FastDropout", FastDropout, dict(p=0.1), dict(p=PROBABILITY)),
+    Case(
+        "fast_dropout",
+        "FastDropout.forward",
+        module(lambda: FastDropout(0.1)),
+        dict(x=torch.ones(2, 3)),
+        dict(x=[torch.ones(2, 3, dtype=torch.long), "x"]),
+    ),
+]
+
+CASES += [
     # packing.py
     Case(
         "packing",
@@ -880,6 +911,7 @@ def test_the_suite_covers_every_module_with_hundreds_of_cases():
         "text",
         "lm",
         "packing",
+        "fast_dropout",
     }, per_module
     assert sum(per_module.values()) >= 400, per_module
 
