@@ -23,6 +23,8 @@ Benchmarks (names for --only):
                   a document mask vs one document per row, in real tokens/s
     dropout       nn.Dropout vs FastDropout (15 random bits per coordinate),
                   forward and backward on (N, T, d_ff)
+    decode        Transformer.greedy_decode of 32, 128 and 256 tokens with the
+                  keys and values cached vs the prefix rerun at every step
 
 With --device cuda every benchmark runs in float32 and in bfloat16. The JSON
 record (default benchmarks/out/bench-DEVICE-DATE.json) holds the machine, the

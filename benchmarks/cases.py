@@ -4,6 +4,7 @@ list of benchmarks, and what each compares, is in bench.py's docstring)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -249,13 +250,21 @@ class EncoderStack(nn.Module):
     def __init__(self, layers: list[EncoderLayer]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
+        self.skip_padding = True  # False: every position, as layer by layer
 
     def forward(self, x: Tensor, real: Tensor) -> Tensor:
-        """x (N, T, d_model), real bool (N, T) True at real tokens."""
+        """x (N, T, d_model), real bool (N, T) True at real tokens; as the
+        package's Encoder, the real tokens are gathered once for every layer
+        (zeros at the padding, as nn's nested tensors give)."""
         mask = attention_mask(real)  # (N, 1, 1, T): built in the call, as nn does
+        if bool(real.all()) or not self.skip_padding:
+            for layer in self.layers:
+                x = layer(x, mask)
+            return x
+        x_real = x[real]  # (R, d_model)
         for layer in self.layers:
-            x = layer(x, mask)
-        return x
+            x_real = layer.forward_real(x_real, real, mask)
+        return x.new_zeros(x.shape).index_put((real,), x_real)
 
 
 @dataclass
@@ -614,6 +623,74 @@ def bench_dropout(settings: Settings, precision: Precision) -> list[Row]:
 
 
 # --------------------------------------------------------------------------
+# Greedy decoding: keys and values cached, or the prefix rerun
+# --------------------------------------------------------------------------
+
+DECODE_LENGTHS = (32, 128, 256)  # generated tokens
+DECODE_BATCHES = (BATCH, 1)  # the reference batch, and a single sequence
+CACHED, RERUN = "cache", "recompute"
+BOS_ID, EOS_ID = 1, 2
+
+
+def decode_model(device: str, max_len: int) -> Transformer:
+    """An untrained Transformer at the reference size that never ends early:
+    the end token's row of the (tied) output projection is zero, so its logit
+    is 0 while the largest of the others is positive."""
+    torch.manual_seed(0)
+    model = Transformer(
+        VOCAB,
+        VOCAB,
+        d_model=D_MODEL,
+        num_heads=HEADS,
+        num_encoder_layers=LAYERS,
+        num_decoder_layers=LAYERS,
+        d_ff=D_FF,
+        max_len=max_len,
+    )
+    with torch.no_grad():
+        model.decoder.output.weight[EOS_ID] = 0.0
+    return model.to(device).eval()
+
+
+def bench_decode(settings: Settings, precision: Precision) -> list[Row]:
+    """greedy_decode of 32, 128 and 256 tokens, with the cache and without,
+    for the reference batch (sources of SEQ tokens) and for one sequence.
+
+    Rerunning the prefix of 256 tokens for 32 sequences takes about half a
+    minute on 2 cores, so these cases take five repeats after one warm-up."""
+    device, dtype = settings.device, precision.dtype
+    model = decode_model(device, max(DECODE_LENGTHS)).to(dtype)
+    generator = torch.Generator().manual_seed(0)
+    sources = torch.randint(3, VOCAB, (BATCH, SEQ), generator=generator).to(device)
+    fewer = dataclasses.replace(
+        settings, repeats=min(settings.repeats, 5), warmup=min(settings.warmup, 1)
+    )
+    rows = []
+    for n in DECODE_BATCHES:
+        src = sources[:n]
+        for length in DECODE_LENGTHS:
+            options = dict(bos_id=BOS_ID, eos_id=EOS_ID, max_len=length)
+            out = model.greedy_decode(src, **options)
+            if out.shape != (n, length):
+                raise RuntimeError(f"decoding ended early: {tuple(out.shape)}")
+            candidates = {
+                name: partial(model.greedy_decode, src, cache=cache, **options)
+                for name, cache in ((CACHED, True), (RERUN, False))
+            }
+            tokens = float(n * length)
+            rows += compare(
+                "decode",
+                f"{length} tokens, N={n} S={SEQ} {precision.name}",
+                candidates,
+                fewer,
+                baseline=RERUN,
+                work={CACHED: tokens, RERUN: tokens},
+                unit="tok/s",
+            )
+    return rows
+
+
+# --------------------------------------------------------------------------
 # Peak memory of attention at long T
 # --------------------------------------------------------------------------
 
@@ -652,6 +729,7 @@ BENCHES = (
     "memory",
     "packing",
     "dropout",
+    "decode",
 )
 
 
@@ -663,6 +741,7 @@ BENCH_FUNCTIONS: dict[str, Callable[[Settings, Precision], list[Row]]] = {
     "memory": bench_memory,
     "packing": bench_packing,
     "dropout": bench_dropout,
+    "decode": bench_decode,
 }
 
 
@@ -675,6 +754,7 @@ TARGETS = [
     ("encoder-train", " 0% pad float32", OURS, 1.0),  # no padding: no loss
     ("encoder-infer", "35% pad float32", OURS, 1.3),  # vs nn's fast path (nested)
     ("flops", "encoder train step float32", OURS, 0.4),  # share of matmul FLOP/s
+    ("decode", f"128 tokens, N={BATCH} ", CACHED, 4.0),  # vs rerunning the prefix
     ("attention", "T=256 N=32 padding fwd float32 [module]", "ours MHA fused", 4.0),
     ("attention", "T=256 N=32 causal fwd float32 [module]", "ours MHA fused", 4.0),
     ("attention", "T=256 N=32 padding fwd float32 [kernel]", SDPA, 4.0),

@@ -66,6 +66,7 @@ def facts(record: dict[str, Any]) -> dict[str, str]:
         for padding, suffix in ((" 0% pad", "-0"), ("35% pad", ""), ("60% pad", "-60")):
             ours = row(rows, bench, padding, "ours")
             out[f"{key}{suffix}"] = f"{ours['ratio']:.2f}"
+            out[f"{key}{suffix}-repeats"] = repeats(rows, bench, padding, "ours")
             if ours["status"]:
                 out[f"{key}{suffix}-target"] = verdict(ours)
     for name in ("ours", "nn"):
@@ -75,11 +76,46 @@ def facts(record: dict[str, Any]) -> dict[str, str]:
     ours = row(rows, TRAIN, "35% pad", "ours")["samples"]
     theirs = row(rows, TRAIN, "35% pad", "nn")["samples"]
     ratios = [b / a for a, b in zip(ours, theirs, strict=True)]
-    out["train-repeats"] = f"{min(ratios):.2f} to {max(ratios):.2f}"
     out["train-repeats-median"] = f"{statistics.median(ratios):.2f}"
     dropout = row(rows, "dropout", "p=", "ours fwd+bwd")
     out["dropout"] = f"{dropout['ratio']:.2f}"
-    return out | packing_facts(rows)
+    out["dropout-repeats"] = repeats(rows, "dropout", "p=", "ours fwd+bwd")
+    return out | packing_facts(rows) | decode_facts(rows)
+
+
+def repeats(rows: list[Row], bench: str, case: str, name: str) -> str:
+    """The lowest and highest per-repeat ratio of a candidate to its case's
+    baseline: the spread around the median ratio."""
+    ours = row(rows, bench, case, name)
+    base = row(rows, bench, case, ours["baseline"])
+    ratios = [b / a for a, b in zip(ours["samples"], base["samples"], strict=True)]
+    return f"{min(ratios):.2f} to {max(ratios):.2f}"
+
+
+def decode_facts(rows: list[Row]) -> dict[str, str]:
+    """Greedy decoding with the cache against the prefix rerun, for the
+    reference batch (decode-LENGTH) and one sequence (decode-1-LENGTH)."""
+    batches = set()
+    for r in rows:
+        found = re.search(r"N=(\d+) ", r["case"])
+        if r["bench"] == "decode" and found:
+            batches.add(int(found.group(1)))
+    if len(batches) != 2:
+        raise KeyError(f"decode: expected two batch sizes, got {sorted(batches)}")
+    large, one = sorted(batches, reverse=True)
+    out = {"decode-batch": str(large)}
+    for n, prefix in ((large, "decode"), (one, "decode-1")):
+        for length in ("32", "128", "256"):
+            case = f"{length} tokens, N={n} "
+            cached = row(rows, "decode", case, "cache")
+            out[f"{prefix}-{length}"] = f"{cached['ratio']:.1f}"
+            out[f"{prefix}-{length}-repeats"] = repeats(rows, "decode", case, "cache")
+            step = 1000 * cached["seconds"] / int(length)
+            out[f"{prefix}-{length}-step"] = f"{step:.1f}"
+    out["decode-128-target"] = verdict(
+        row(rows, "decode", f"128 tokens, N={large} ", "cache")
+    )
+    return out
 
 
 def packing_facts(rows: list[Row]) -> dict[str, str]:
@@ -96,6 +132,7 @@ def packing_facts(rows: list[Row]) -> dict[str, str]:
     documents, low, high, length, padded_rows, packed_rows = case.groups()
     return {
         "packing": f"{packed['ratio']:.2f}",
+        "packing-repeats": repeats(rows, "packing", "documents", packed["name"]),
         "packing-documents": documents,
         "packing-lengths": f"{low} to {high}",
         "packing-length": length,

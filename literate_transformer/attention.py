@@ -24,9 +24,9 @@ from literate_transformer._checks import (
     check_probability,
     describe,
 )
-from literate_transformer.positional import RotaryEmbedding
+from literate_transformer.positional import RotaryEmbedding, check_positions
 
-__all__ = ["MultiHeadAttention", "attention"]
+__all__ = ["KVCache", "MultiHeadAttention", "attention"]
 
 
 def attention(
@@ -130,12 +130,16 @@ class MultiHeadAttention(nn.Module):
 
     Shape:
         forward(query, key=query, value=key, mask=None, *, need_weights=False,
-        average_attn_weights=True) takes query (N, T_q, d_model), key and
-        value (N, T_k, d_model), and a bool mask broadcastable to
-        (N, num_heads, T_q, T_k), True = may attend. It returns the output
-        (N, T_q, d_model) and the weights: None, or with need_weights=True
-        (N, T_q, T_k) averaged over heads, or (N, num_heads, T_q, T_k) with
-        average_attn_weights=False, as in torch.nn.MultiheadAttention.
+        average_attn_weights=True, positions=None, cache=None) takes query
+        (N, T_q, d_model), key and value (N, T_k, d_model), and a bool mask
+        broadcastable to (N, num_heads, T_q, T_k), True = may attend. It
+        returns the output (N, T_q, d_model) and the weights: None, or with
+        need_weights=True (N, T_q, T_k) averaged over heads, or
+        (N, num_heads, T_q, T_k) with average_attn_weights=False, as in
+        torch.nn.MultiheadAttention. positions (T_q,) or (N, T_q) are the
+        rotary positions of the queries and keys (default 0, 1, ..., after
+        the cached ones); a KVCache keeps keys and values between calls, and
+        then T_k counts the cached keys too.
     """
 
     def __init__(
@@ -181,6 +185,8 @@ class MultiHeadAttention(nn.Module):
         *,
         need_weights: bool = False,
         average_attn_weights: bool = True,
+        positions: Tensor | None = None,
+        cache: KVCache | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         key = query if key is None else key
         value = key if value is None else value
@@ -189,6 +195,11 @@ class MultiHeadAttention(nn.Module):
         check_bool("average_attn_weights", average_attn_weights)
         N, T_q, _ = query.shape
         T_k = key.size(1)
+        if positions is not None:
+            check_positions(positions, T_q, query.device)
+        if cache is not None:
+            _check_cache(cache, N)
+            T_k += 0 if cache.fixed else cache.length  # the keys seen before
         if mask is not None:
             _check_mask(mask, (N, self.num_heads, T_q, T_k))
             if mask.device != query.device:
@@ -203,24 +214,52 @@ class MultiHeadAttention(nn.Module):
                     "per sequence of shape (N, T_q, T_k), pass mask[:, None]"
                 )
         q = self._split_heads(self.q_proj(query))  # (N, h, T_q, d_head)
-        k = self._split_heads(self.k_proj(key))  # (N, h, T_k, d_head)
-        v = self._split_heads(self.v_proj(value))  # (N, h, T_k, d_head)
+        offset = 0 if cache is None or cache.fixed else cache.length
         if self.rotary is not None:  # positions as rotations (positional chapter)
-            q, k = self.rotary(q), self.rotary(k)
-        p = self.dropout if self.training else 0.0
+            q = self.rotary(q, offset, positions)
+        if cache is not None and cache.fixed and cache.length:
+            k, v = cache.stored()  # the memory's keys and values, computed once
+        else:
+            k = self._split_heads(self.k_proj(key))  # (N, h, T_k, d_head)
+            v = self._split_heads(self.v_proj(value))  # (N, h, T_k, d_head)
+            if self.rotary is not None:
+                k = self.rotary(k, offset, positions)
+            if cache is not None:
+                k, v = cache.update(k, v)  # (N, h, T_k, d_head), cached keys first
+        return self._attend(q, k, v, mask, need_weights, average_attn_weights)
+
+    def _attend(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        mask: Tensor | None,
+        need_weights: bool = False,
+        average_attn_weights: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
+        """The heads' attention and the output projection: q (N, h, T_q,
+        d_head), k and v (N, h, T_k, d_head) -> (N, T_q, d_model)."""
+        N, _, T_q, _ = q.shape
         weights = None
-        if need_weights or not self.fused:
+        if need_weights:
+            p = self.dropout if self.training else 0.0
             out, weights = attention(q, k, v, mask, dropout_p=p)
-            if not need_weights:
-                weights = None
-            elif average_attn_weights:
+            if average_attn_weights:
                 weights = weights.mean(dim=1)  # (N, T_q, T_k)
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-            if mask is not None and not _SDPA_ZERO_ROWS:
-                out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
+            out = self._heads(q, k, v, mask)
         out = out.transpose(1, 2).reshape(N, T_q, self.d_model)  # (N, T_q, d_model)
         return self.out_proj(out), weights
+
+    def _heads(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        """Each head's attention, fused or explicit: (N, h, T_q, d_head)."""
+        p = self.dropout if self.training else 0.0
+        if not self.fused:
+            return attention(q, k, v, mask, dropout_p=p)[0]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        if mask is not None and not _SDPA_ZERO_ROWS:
+            out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
+        return out
 
     def _check_inputs(self, query: Tensor, key: Tensor, value: Tensor) -> None:
         shape = f"(N, T, d_model={self.d_model})"
@@ -237,6 +276,94 @@ class MultiHeadAttention(nn.Module):
                 f"key, value: expected the same length T_k, got {key.size(1)} "
                 f"and {value.size(1)}"
             )
+
+    def forward_real(self, x: Tensor, real: Tensor, mask: Tensor) -> Tensor:
+        """Self-attention with the projections on the real positions only.
+
+        x (R, d_model) holds the positions where real (N, S) is True, row by
+        row; mask is the key mask (N, 1, 1, S). The three input projections
+        run as one matrix product on the R real positions, the heads attend
+        in the padded (N, h, S, S) layout, and the output projection runs on
+        the R real positions again. Returns (R, d_model).
+        """
+        _check_real(x, real, mask, self.d_model, self.q_proj.weight)
+        N, S = real.shape
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        weight = torch.cat([proj.weight for proj in projections])  # (3 d, d)
+        bias = None
+        if self.q_proj.bias is not None:
+            bias = torch.cat([proj.bias for proj in projections])
+        qkv = F.linear(x, weight, bias)  # (R, 3 d_model)
+        padded = qkv.new_zeros(N, S, 3 * self.d_model).index_put((real,), qkv)
+        q, k, v = (self._split_heads(part) for part in padded.chunk(3, dim=-1))
+        if self.rotary is not None:
+            q, k = self.rotary(q), self.rotary(k)
+        out = self._heads(q, k, v, mask)  # (N, h, S, d_head)
+        out = out.transpose(1, 2)[real].reshape(-1, self.d_model)  # (R, d_model)
+        return self.out_proj(out)
+
+
+class KVCache:
+    """The keys and values (N, h, T, d_head) that a MultiHeadAttention has
+    computed, kept for decoding one position at a time.
+
+    A growing cache (fixed=False: self-attention) appends each call's keys
+    and values, so that the new queries attend to every position so far. A
+    fixed cache (fixed=True: cross-attention to the encoder's memory) keeps
+    the first call's and reuses them.
+    """
+
+    def __init__(self, fixed: bool = False) -> None:
+        self.fixed = check_bool("fixed", fixed)
+        self.k: Tensor | None = None
+        self.v: Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        """The number of positions held."""
+        return 0 if self.k is None else self.k.size(2)
+
+    def stored(self) -> tuple[Tensor, Tensor]:
+        if self.k is None or self.v is None:
+            raise ValueError("cache: expected stored keys and values, got none")
+        return self.k, self.v
+
+    def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Keep k and v (N, h, T, d_head): after the stored ones, or (fixed)
+        in place of none; return all that is kept."""
+        if self.k is not None and self.v is not None:
+            if self.fixed:
+                return self.k, self.v
+            k, v = torch.cat([self.k, k], dim=2), torch.cat([self.v, v], dim=2)
+        self.k, self.v = k, v
+        return k, v
+
+
+def _check_cache(cache: object, batch: int) -> None:
+    """A KVCache, empty or holding `batch` sequences."""
+    if not isinstance(cache, KVCache):
+        raise TypeError(f"cache: expected None or a KVCache, got {describe(cache)}")
+    if cache.k is not None and cache.k.size(0) != batch:
+        raise ValueError(
+            f"cache: expected keys of batch size N={batch}, got {cache.k.size(0)}"
+        )
+
+
+def _check_real(
+    x: Tensor, real: Tensor, mask: Tensor, width: int, like: Tensor
+) -> None:
+    """x (R, width) holds the R True positions of real (N, S); mask is the
+    key mask (N, 1, 1, S)."""
+    shape = f"(R, d_model={width})"
+    check_features("x", x, width=width, dims=2, shape=shape, like=like)
+    if not isinstance(real, Tensor) or real.dtype != torch.bool or real.dim() != 2:
+        raise TypeError(f"real: expected a bool tensor (N, S), got {describe(real)}")
+    if int(real.sum()) != x.size(0):
+        raise ValueError(
+            f"x, real: expected one row of x per True of real, {int(real.sum())}, "
+            f"got {x.size(0)}"
+        )
+    _check_mask(mask, (real.size(0), 1, 1, real.size(1)))
 
 
 def _check_rotary(rotary: object, d_head: int) -> None:

@@ -23,9 +23,11 @@ from literate_transformer._checks import (
     check_probability,
 )
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
+from literate_transformer.fast_dropout import FastDropout
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
+    check_positions,
     frequencies,
 )
 
@@ -65,8 +67,9 @@ class TransformerEmbedding(nn.Module):
         pad_id: the padding id, whose row stays zero (None: no padding row).
 
     Shape:
-        forward(tokens) takes ids (N, T), T <= max_len, and returns
-        (N, T, d_model).
+        forward(tokens, positions=None) takes ids (N, T), T <= max_len, and
+        returns (N, T, d_model). positions, integers (T,) or (N, T) below
+        max_len, place the tokens (default 0, 1, ..., T - 1).
     """
 
     def __init__(
@@ -139,7 +142,7 @@ class TransformerEmbedding(nn.Module):
         elif positional == "learned":
             self.position = LearnedPositionalEncoding(max_len, d_position)
         self.dropout_on = dropout_on
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
         self.word_dropout: WordDropout | None = None
         if word_dropout > 0.0:
             if unk_id is None:
@@ -152,7 +155,7 @@ class TransformerEmbedding(nn.Module):
         if embedding_dropout > 0.0:
             self.embedding_dropout = EmbeddingDropout(embedding_dropout)
 
-    def forward(self, tokens: Tensor) -> Tensor:
+    def forward(self, tokens: Tensor, positions: Tensor | None = None) -> Tensor:
         weight = self.token.weight
         tokens = check_ids("tokens", tokens, self.vocab_size, device=weight.device)
         N, T = tokens.shape
@@ -160,6 +163,8 @@ class TransformerEmbedding(nn.Module):
             raise ValueError(
                 f"tokens: expected at most max_len={self.max_len} positions, got {T}"
             )
+        if positions is not None:
+            positions = check_positions(positions, T, weight.device, self.max_len)
         if self.word_dropout is not None:
             tokens = self.word_dropout(tokens)  # whole tokens -> unk_id
         if self.embedding_dropout is not None:  # whole word types -> zero
@@ -171,7 +176,10 @@ class TransformerEmbedding(nn.Module):
         if self.dropout_on == "token":
             x = self.dropout(x)  # the position will be added whole
         if self.position is not None:
-            pe = self.position(T).to(x.dtype)  # (T, d_position)
+            if positions is None:
+                pe = self.position(T).to(x.dtype)  # (T, d_position)
+            else:  # (T, d_position) or (N, T, d_position)
+                pe = self.position(self.max_len)[positions].to(x.dtype)
             if self.combine == "add":
                 x = x + pe  # (N, T, d_model)
             else:

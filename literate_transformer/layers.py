@@ -26,7 +26,14 @@ from literate_transformer._checks import (
     check_probability,
     describe,
 )
-from literate_transformer.attention import MultiHeadAttention, _check_mask
+from literate_transformer.attention import (
+    KVCache,
+    MultiHeadAttention,
+    _check_cache,
+    _check_mask,
+)
+from literate_transformer.fast_dropout import FastDropout
+from literate_transformer.positional import check_positions
 
 __all__ = [
     "Activation",
@@ -58,7 +65,7 @@ class FeedForward(nn.Module):
         check_choice("activation", activation, tuple(_ACTIVATIONS))
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
         self.activation = _ACTIVATIONS[activation]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -109,23 +116,56 @@ class EncoderLayer(nn.Module):
         self.ff = FeedForward(d_model, d_ff, dropout, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout1 = FastDropout(dropout)
+        self.dropout2 = FastDropout(dropout)
         self.norm_first = check_bool("norm_first", norm_first)
+        self.skip_padding = True  # False: every position runs (the padded path)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        *,
+        positions: Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> Tensor:
         N, S, _ = _check_input("x", x, self.self_attn).shape
+        if positions is not None:
+            check_positions(positions, S, x.device)
+        if cache is not None:
+            _check_cache(cache, N)
+        keys = S if cache is None else cache.length + S
         if mask is not None:
-            _check_mask(mask, (N, self.self_attn.num_heads, S, S))
-        real = _real_positions(mask, x)  # (N, S), or None: every position
+            _check_mask(mask, (N, self.self_attn.num_heads, S, keys))
+        real = None
+        if self.skip_padding and cache is None and positions is None:
+            real = _real_positions(mask, x)  # (N, S), or None: every position
+        if real is not None and mask is not None:  # the real positions, (R, d)
+            return x.index_put((real,), self.forward_real(x[real], real, mask))
+
+        def attend(z: Tensor) -> Tensor:
+            return self.self_attn(z, mask=mask, positions=positions, cache=cache)[0]
+
         if self.norm_first:  # pre-LN: x + Sublayer(LayerNorm(x))
-            x = x + self.dropout1(self.self_attn(self.norm1(x), mask=mask)[0])
-            return _at_real(
-                x, real, lambda z: z + self.dropout2(self.ff(self.norm2(z)))
-            )
+            x = x + self.dropout1(attend(self.norm1(x)))
+            return x + self.dropout2(self.ff(self.norm2(x)))
         # post-LN, as in the paper: LayerNorm(x + Sublayer(x))
-        x = self.norm1(x + self.dropout1(self.self_attn(x, mask=mask)[0]))
-        return _at_real(x, real, lambda z: self.norm2(z + self.dropout2(self.ff(z))))
+        x = self.norm1(x + self.dropout1(attend(x)))
+        return self.norm2(x + self.dropout2(self.ff(x)))
+
+    def forward_real(self, x: Tensor, real: Tensor, mask: Tensor) -> Tensor:
+        """The layer on the real positions alone: x (R, d_model) holds the
+        positions where real (N, S) is True, row by row; mask is the key
+        mask (N, 1, 1, S). Returns (R, d_model)."""
+
+        def attend(z: Tensor) -> Tensor:
+            return self.self_attn.forward_real(z, real, mask)
+
+        if self.norm_first:
+            x = x + self.dropout1(attend(self.norm1(x)))
+            return x + self.dropout2(self.ff(self.norm2(x)))
+        x = self.norm1(x + self.dropout1(attend(x)))
+        return self.norm2(x + self.dropout2(self.ff(x)))
 
 
 def _real_positions(mask: Tensor | None, x: Tensor) -> Tensor | None:
@@ -138,14 +178,21 @@ def _real_positions(mask: Tensor | None, x: Tensor) -> Tensor | None:
     return None if bool(real.all()) else real
 
 
-def _at_real(
-    x: Tensor, real: Tensor | None, block: Callable[[Tensor], Tensor]
-) -> Tensor:
-    """block(x) at the real positions; x itself at the others. `block` must be
-    position-wise: it gets the real positions alone, as (R, d)."""
-    if real is None:
-        return block(x)
-    return x.index_put((real,), block(x[real]))  # x[real]: (R, d)
+def _check_caches(cache: object, batch: int) -> tuple[KVCache, KVCache]:
+    """A decoder layer's caches for `batch` sequences: (self-attention,
+    cross-attention)."""
+    if (
+        not isinstance(cache, tuple)
+        or len(cache) != 2
+        or not all(isinstance(part, KVCache) for part in cache)
+    ):
+        raise TypeError(
+            "cache: expected None or a pair of KVCache (self-attention, "
+            f"cross-attention), got {describe(cache)}"
+        )
+    for part in cache:
+        _check_cache(part, batch)
+    return cache[0], cache[1]
 
 
 def _check_input(name: str, x: Tensor, attn: MultiHeadAttention) -> Tensor:
@@ -197,9 +244,9 @@ class DecoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.norm3 = nn.LayerNorm(d_model)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
+        self.dropout1 = FastDropout(dropout)
+        self.dropout2 = FastDropout(dropout)
+        self.dropout3 = FastDropout(dropout)
         self.norm_first = check_bool("norm_first", norm_first)
 
     def forward(
@@ -208,6 +255,9 @@ class DecoderLayer(nn.Module):
         memory: Tensor,
         self_mask: Tensor | None = None,
         memory_mask: Tensor | None = None,
+        *,
+        positions: Tensor | None = None,
+        cache: tuple[KVCache, KVCache] | None = None,
     ) -> Tensor:
         N, T, _ = _check_input("y", y, self.self_attn).shape
         S = _check_input("memory", memory, self.self_attn).size(1)
@@ -216,16 +266,21 @@ class DecoderLayer(nn.Module):
                 f"memory: expected the batch size N={N} of y, got {memory.size(0)}"
             )
         h = self.self_attn.num_heads
+        if positions is not None:
+            check_positions(positions, T, y.device)
+        past, fixed = (None, None) if cache is None else _check_caches(cache, N)
+        keys = T if past is None else past.length + T
         if self_mask is not None:
-            _check_mask(self_mask, (N, h, T, T), name="self_mask")
+            _check_mask(self_mask, (N, h, T, keys), name="self_mask")
         if memory_mask is not None:
             _check_mask(memory_mask, (N, h, T, S), name="memory_mask")
 
         def attend(z: Tensor) -> Tensor:
-            return self.self_attn(z, mask=self_mask)[0]
+            out = self.self_attn(z, mask=self_mask, positions=positions, cache=past)
+            return out[0]
 
         def cross(z: Tensor) -> Tensor:
-            return self.cross_attn(z, memory, mask=memory_mask)[0]
+            return self.cross_attn(z, memory, mask=memory_mask, cache=fixed)[0]
 
         if self.norm_first:
             y = y + self.dropout1(attend(self.norm1(y)))

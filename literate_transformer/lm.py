@@ -29,11 +29,16 @@ from literate_transformer._checks import (
     check_probability,
     describe,
 )
+from literate_transformer.attention import KVCache
 from literate_transformer.embedding import Combine, TransformerEmbedding
 from literate_transformer.layers import Activation, EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.model import InputDropout, ModelPositional
-from literate_transformer.packing import check_documents, document_mask
+from literate_transformer.packing import (
+    check_documents,
+    document_mask,
+    document_positions,
+)
 from literate_transformer.positional import RotaryEmbedding
 from literate_transformer.text import Corpus
 from literate_transformer.train import warmup_lr
@@ -67,7 +72,8 @@ class TransformerLM(nn.Module):
         forward(ids) takes ids (N, T), T <= max_len, and returns logits
         (N, T, vocab_size): at position t, for the token after t. With
         documents (N, T), the labels of packed rows (literate_transformer.
-        packing), the document mask replaces the padding and causal masks.
+        packing), the document mask replaces the padding and causal masks,
+        and each document's positions count from 0.
     """
 
     def __init__(
@@ -161,14 +167,30 @@ class TransformerLM(nn.Module):
                 f"ids: expected at most max_len={self.max_len} positions, got "
                 f"{ids.size(1)}"
             )
+        positions = None
         if documents is None:
             mask = attention_mask(padding_mask(ids, self.pad_id), causal=True)
-        else:  # packed rows: -1 marks the padding
-            mask = document_mask(check_documents(documents, like=ids))
-        x = self.embedding(ids)  # (N, T, d_model)
+        else:  # packed rows: -1 marks the padding; each document from 0
+            documents = check_documents(documents, like=ids)
+            mask = document_mask(documents)
+            positions = document_positions(documents)  # (N, T)
+        x = self.embedding(ids, positions)  # (N, T, d_model)
         for layer in self.layers:
-            x = layer(x, mask)
+            x = layer(x, mask, positions=positions)
         return self.output(self.norm(x))  # (N, T, vocab_size)
+
+    def _extend(self, ids: Tensor, cache: list[KVCache]) -> Tensor:
+        """Logits (N, T_new, vocab_size) at the positions of ids (N, T)
+        after the T - T_new that the caches hold: those positions run alone,
+        attending to the cached keys and values as well as their own."""
+        start = cache[0].length
+        keys = padding_mask(ids, self.pad_id)  # (N, T): every key so far
+        mask = attention_mask(keys, causal=True)[:, :, start:]  # (N, 1, T_new, T)
+        positions = torch.arange(start, ids.size(1), device=ids.device)
+        x = self.embedding(ids[:, start:], positions)  # (N, T_new, d_model)
+        for layer, past in zip(self.layers, cache, strict=True):
+            x = layer(x, mask, positions=positions, cache=past)
+        return self.output(self.norm(x))
 
     @torch.no_grad()
     def generate(
@@ -180,10 +202,15 @@ class TransformerLM(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
+        cache: bool = True,
     ) -> Tensor:
         """prompt ids (N, T0) followed by `steps` generated ids: (N, T0 + steps).
 
         Runs in evaluation mode (no dropout) and restores the mode it found.
+        With cache (the default), each step runs the newest token alone while
+        the sequence fits in max_len, the layers keeping the earlier keys and
+        values; past max_len the window slides, every position moves, and
+        each step reruns the last max_len tokens, as cache=False always does.
         """
         device = self.embedding.token.weight.device
         ids = check_ids("prompt", prompt, self.vocab_size, device=device)
@@ -195,10 +222,17 @@ class TransformerLM(nn.Module):
         if generator is not None and not isinstance(generator, torch.Generator):
             got = describe(generator)
             raise TypeError(f"generator: expected None or a torch.Generator, got {got}")
+        caches = None
+        if check_bool("cache", cache):
+            caches = [KVCache() for _ in self.layers]  # one per layer
         was_training = self.training
         self.eval()
         for _ in range(steps):
-            logits = self(ids[:, -self.max_len :])[:, -1].float()  # (N, vocab)
+            if caches is not None and ids.size(1) <= self.max_len:
+                logits = self._extend(ids, caches)[:, -1].float()  # (N, vocab)
+            else:  # the window slides: no cached position keeps its place
+                caches = None
+                logits = self(ids[:, -self.max_len :])[:, -1].float()  # (N, vocab)
             logits[:, self.pad_id] = float("-inf")  # padding is not a word
             if greedy:
                 next_id = logits.argmax(dim=-1, keepdim=True)  # (N, 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import torch
 from torch import Tensor, nn
@@ -27,9 +27,15 @@ from literate_transformer._checks import (
     check_probability,
     describe,
 )
-from literate_transformer.attention import _check_mask
+from literate_transformer.attention import KVCache, _check_mask
 from literate_transformer.embedding import Combine, DropoutOn, TransformerEmbedding
-from literate_transformer.layers import Activation, DecoderLayer, EncoderLayer
+from literate_transformer.layers import (
+    Activation,
+    DecoderLayer,
+    EncoderLayer,
+    _check_caches,
+    _real_positions,
+)
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.positional import RotaryEmbedding
 
@@ -55,6 +61,7 @@ class Encoder(nn.Module):
         self.num_heads = layers[0].self_attn.num_heads
         d_model = embedding.d_model
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
+        self.skip_padding = True  # False: every position runs (the padded path)
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         embedding = self.embedding
@@ -64,6 +71,12 @@ class Encoder(nn.Module):
         if src_mask is not None:
             _check_mask(src_mask, (N, self.num_heads, S, S), name="src_mask")
         x = self.embedding(src)  # (N, S, d_model)
+        real = _real_positions(src_mask, x) if self.skip_padding else None
+        if real is not None and src_mask is not None:  # the real positions only
+            x_real = x[real]  # (R, d_model): gathered once for every layer
+            for layer in self.layers:
+                x_real = cast(EncoderLayer, layer).forward_real(x_real, real, src_mask)
+            return x.new_zeros(x.shape).index_put((real,), self.norm(x_real))
         for layer in self.layers:
             x = layer(x, src_mask)
         return self.norm(x)
@@ -96,14 +109,29 @@ class Decoder(nn.Module):
         memory: Tensor,
         tgt_mask: Tensor | None = None,
         memory_mask: Tensor | None = None,
+        *,
+        cache: list[tuple[KVCache, KVCache]] | None = None,
     ) -> Tensor:
+        """Logits (N, T, vocab_size). With a cache (one pair of KVCache per
+        layer, see greedy_decode), tgt holds the positions after the cached
+        ones, and tgt_mask has a column for every cached key as well."""
         embedding = self.embedding
         device = embedding.token.weight.device
         tgt = check_ids("tgt", tgt, embedding.vocab_size, device=device)  # (N, T)
-        self._check_masks(tgt, memory, tgt_mask, memory_mask)
-        y = self.embedding(tgt)  # (N, T, d_model)
-        for layer in self.layers:
-            y = layer(y, memory, tgt_mask, memory_mask)
+        positions = None
+        if cache is not None:
+            if not isinstance(cache, list) or len(cache) != len(self.layers):
+                raise TypeError(
+                    f"cache: expected a list of {len(self.layers)} pairs of "
+                    f"KVCache, one per layer, got {describe(cache)}"
+                )
+            start = _check_caches(cache[0], tgt.size(0))[0].length  # seen before
+            positions = torch.arange(start, start + tgt.size(1), device=device)
+        self._check_masks(tgt, memory, tgt_mask, memory_mask, cache)
+        y = self.embedding(tgt, positions)  # (N, T, d_model)
+        for i, layer in enumerate(self.layers):
+            pair = None if cache is None else cache[i]
+            y = layer(y, memory, tgt_mask, memory_mask, positions=positions, cache=pair)
         return self.output(self.norm(y))  # (N, T, vocab_size)
 
     def _check_masks(
@@ -112,12 +140,14 @@ class Decoder(nn.Module):
         memory: Tensor,
         tgt_mask: Tensor | None,
         memory_mask: Tensor | None,
+        cache: list[tuple[KVCache, KVCache]] | None = None,
     ) -> None:
         """The masks' dtypes and shapes, under the names the caller used."""
         N, T = tgt.shape
         heads = self.num_heads
+        keys = T if cache is None else cache[0][0].length + T
         if tgt_mask is not None:
-            _check_mask(tgt_mask, (N, heads, T, T), name="tgt_mask")
+            _check_mask(tgt_mask, (N, heads, T, keys), name="tgt_mask")
         if memory_mask is not None and isinstance(memory, Tensor) and memory.dim():
             S = memory.size(1) if memory.dim() > 1 else 0
             _check_mask(memory_mask, (N, heads, T, S), name="memory_mask")
@@ -402,13 +432,22 @@ class Transformer(nn.Module):
 
     @torch.no_grad()
     def greedy_decode(
-        self, src: Tensor, *, bos_id: int, eos_id: int, max_len: int
+        self,
+        src: Tensor,
+        *,
+        bos_id: int,
+        eos_id: int,
+        max_len: int,
+        cache: bool = True,
     ) -> Tensor:
         """Most likely next token, step by step: src (N, S) -> ids (N, <= max_len).
 
         Each row starts after bos_id and ends with eos_id (then pad_id), or is
         cut at max_len tokens. The padding id is never predicted. Runs in
-        evaluation mode (no dropout) and restores the mode it found.
+        evaluation mode (no dropout) and restores the mode it found. With
+        cache (the default) every step runs the newest token alone through
+        the decoder, its layers keeping the keys and values of the earlier
+        ones; cache=False reruns the whole prefix at every step.
         """
         vocab = self.decoder.output.out_features
         embedding = self.encoder.embedding
@@ -423,6 +462,9 @@ class Transformer(nn.Module):
                     f"{name}: expected an id in [0, {vocab}) other than the "
                     f"padding id {self.pad_id}, got {value}"
                 )
+        caches = None
+        if check_bool("cache", cache):  # per layer: self- and cross-attention
+            caches = [(KVCache(), KVCache(fixed=True)) for _ in self.decoder.layers]
         was_training = self.training
         self.eval()
         src_mask = attention_mask(padding_mask(src, self.pad_id))
@@ -431,8 +473,13 @@ class Transformer(nn.Module):
         out = torch.full((N, 1), bos_id, dtype=torch.long, device=src.device)
         done = torch.zeros(N, dtype=torch.bool, device=src.device)
         for _ in range(max_len):
-            tgt_mask = attention_mask(padding_mask(out, self.pad_id), causal=True)
-            logits = self.decoder(out, memory, tgt_mask, src_mask)[:, -1]  # (N, V)
+            if caches is not None:  # the newest token sees every cached key
+                newest = out[:, -1:]
+                logits = self.decoder(newest, memory, None, src_mask, cache=caches)
+            else:
+                tgt_mask = attention_mask(padding_mask(out, self.pad_id), causal=True)
+                logits = self.decoder(out, memory, tgt_mask, src_mask)
+            logits = logits[:, -1]  # (N, V): the next token's
             logits[:, self.pad_id] = float("-inf")  # padding is not a prediction
             next_id = logits.argmax(dim=-1).masked_fill(done, self.pad_id)  # (N,)
             out = torch.cat([out, next_id[:, None]], dim=1)

@@ -23,7 +23,7 @@ from literate_transformer._checks import (
     is_integer,
 )
 
-__all__ = ["IGNORE", "document_mask", "next_tokens", "pack"]
+__all__ = ["IGNORE", "document_mask", "document_positions", "next_tokens", "pack"]
 
 IGNORE = -100  # the ignore_index of F.cross_entropy: a target no loss reads
 
@@ -119,6 +119,18 @@ def pack(
             labels[r, start : start + len(piece)] = d
             start += len(piece)
     return ids, labels
+
+
+def document_positions(documents: Tensor) -> Tensor:
+    """Each position's place in its document, counted from 0 where the
+    document starts: documents (N, T) -> (N, T), 0 on padding."""
+    documents = check_documents(documents)
+    N, T = documents.shape
+    index = torch.arange(T, device=documents.device).expand(N, T)
+    starts = torch.ones_like(documents, dtype=torch.bool)
+    starts[:, 1:] = documents[:, 1:] != documents[:, :-1]  # a document begins
+    first = torch.where(starts, index, 0).cummax(dim=1).values  # (N, T)
+    return torch.where(documents >= 0, index - first, 0)
 
 
 def next_tokens(ids: Tensor, documents: Tensor) -> Tensor:

@@ -20,12 +20,15 @@ from literate_transformer._checks import (
     check_float,
     check_float_dtype,
     check_int,
+    describe,
+    is_integer,
 )
 
 __all__ = [
     "LearnedPositionalEncoding",
     "RotaryEmbedding",
     "SinusoidalPositionalEncoding",
+    "check_positions",
     "frequencies",
     "sinusoidal_encoding",
 ]
@@ -97,6 +100,35 @@ def _check_length(length: int, max_len: int) -> int:
     return length
 
 
+def check_positions(
+    positions: object, length: int, device: torch.device, max_len: int | None = None
+) -> Tensor:
+    """Integer positions (T,) or (N, T), T = length, on `device`; on the CPU
+    also checked >= 0 and < max_len when it is given."""
+    if not isinstance(positions, Tensor) or not is_integer(positions.dtype):
+        raise TypeError(
+            "positions: expected integer positions of shape (T,) or (N, T), got "
+            f"{describe(positions)}"
+        )
+    if positions.dim() not in (1, 2) or positions.size(-1) != length:
+        raise ValueError(
+            f"positions: expected shape (T,) or (N, T) with T={length}, got "
+            f"{tuple(positions.shape)}"
+        )
+    if positions.device != device:
+        raise ValueError(
+            f"positions: expected a tensor on {device}, got one on {positions.device}"
+        )
+    if positions.device.type == "cpu" and positions.numel():
+        low, high = int(positions.min()), int(positions.max())
+        top = "" if max_len is None else f" and < max_len={max_len}"
+        if low < 0 or (max_len is not None and high >= max_len):
+            raise ValueError(
+                f"positions: expected positions >= 0{top}, got {low} to {high}"
+            )
+    return positions
+
+
 class LearnedPositionalEncoding(nn.Module):
     """A trained table of positions: forward(T) -> (T, d_model), T <= max_len.
 
@@ -123,8 +155,10 @@ class RotaryEmbedding(nn.Module):
     forward(x (..., T, d_head), offset=0) rotates each pair (x[2i], x[2i+1]) at
     position t by the angle (t + offset) * w_i, w_i = base^(-2i / d_head), so
     that rotated q . rotated k depends only on the offset between positions.
-    The angles are computed in float64 and the rotation in float32, whatever
-    x's dtype; the result has x's dtype.
+    With positions, integers (T,) or (N, T) for x (N, h, T, d_head), the
+    angle at t is positions[..., t] * w_i instead. The angles are computed in
+    float64 and the rotation in float32, whatever x's dtype; the result has
+    x's dtype.
     """
 
     def __init__(self, d_head: int, base: float = 10000.0) -> None:
@@ -132,14 +166,20 @@ class RotaryEmbedding(nn.Module):
         frequencies(d_head, base, name="d_head")  # checks the width and base
         self.d_head, self.base = int(d_head), float(base)
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+    def forward(
+        self, x: Tensor, offset: int = 0, positions: Tensor | None = None
+    ) -> Tensor:
         shape = f"(..., T, d_head={self.d_head})"
         check_features("x", x, width=self.d_head, dims=None, shape=shape)
         offset = check_int("offset", offset, low=0)
         T = x.size(-2)
         w = frequencies(self.d_head, self.base).to(x.device)  # (d_head / 2,)
-        t = torch.arange(offset, offset + T, device=x.device, dtype=torch.float64)
-        angle = (t[:, None] * w).float()  # (T, d_head / 2)
+        if positions is None:
+            t = torch.arange(offset, offset + T, device=x.device, dtype=torch.float64)
+        else:  # (T,), or (N, T) -> (N, 1, T) for the heads
+            t = check_positions(positions, T, x.device).double()
+            t = t if t.dim() == 1 else t[:, None]
+        angle = (t[..., None] * w).float()  # (..., T, d_head / 2)
         cos, sin = angle.cos(), angle.sin()
         even, odd = x[..., 0::2].float(), x[..., 1::2].float()  # (..., T, d_head / 2)
         rotated = torch.stack([even * cos - odd * sin, even * sin + odd * cos], -1)

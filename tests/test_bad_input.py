@@ -22,7 +22,7 @@ import pytest
 import torch
 from torch import nn
 
-from literate_transformer.attention import MultiHeadAttention, attention
+from literate_transformer.attention import KVCache, MultiHeadAttention, attention
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.fast_dropout import FastDropout, fast_dropout, keep_mask
@@ -41,7 +41,12 @@ from literate_transformer.masks import (
     padding_mask,
 )
 from literate_transformer.model import Decoder, Encoder, InputDropout, Transformer
-from literate_transformer.packing import document_mask, next_tokens, pack
+from literate_transformer.packing import (
+    document_mask,
+    document_positions,
+    next_tokens,
+    pack,
+)
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     RotaryEmbedding,
@@ -137,7 +142,25 @@ LABELS = [
     [[0, 0, 0, 0], [0, 0, 0, 0]],
     "0",
 ]
+# Bad positions for 3 positions: not integers, another length or rank, < 0.
+POSITIONS = [
+    torch.tensor([0.0, 1.0, 2.0]),
+    torch.tensor([0, 1]),
+    torch.zeros(1, 2, 3, dtype=torch.long),
+    torch.tensor([-1, 0, 1]),
+    [0, 1, 2],
+]
 MASK_2 = torch.ones(2, 1, 1, 3, dtype=torch.bool)  # key padding, N=2, T_k=3
+REAL = torch.tensor([[True, True, False], [True, True, True]])  # 5 real of 6
+
+
+def filled_cache(batch: int) -> KVCache:
+    """A self-attention cache holding one position of `batch` sequences."""
+    cache = KVCache()
+    cache.update(torch.zeros(batch, 2, 1, 4), torch.zeros(batch, 2, 1, 4))
+    return cache
+
+
 # Bad masks for attention over (N=2, h=2, T_q=3, T_k=3).
 MASKS = [
     torch.ones(2, 1, 1, 3),  # float: which way round would it be?
@@ -201,10 +224,11 @@ CASES = [
         "positional",
         "RotaryEmbedding.forward",
         module(lambda: RotaryEmbedding(8)),
-        dict(x=features(2, 3, 8), offset=0),
+        dict(x=features(2, 3, 8), offset=0, positions=torch.tensor([[0, 1, 2]] * 2)),
         dict(
             x=[features(2, 3, 6), features(8), torch.ones(2, 8, dtype=torch.long)],
             offset=[-1, 1.5, True, "0", None],
+            positions=POSITIONS,
         ),
     ),
     # embedding.py
@@ -248,8 +272,11 @@ CASES = [
         "embedding",
         "TransformerEmbedding.forward",
         module(lambda: TransformerEmbedding(12, 8, max_len=6)),
-        dict(tokens=ids([3, 4, 0])),
-        dict(tokens=[*IDS, ids([3, 12]), ids([-1, 3]), torch.ones(1, 7).long()]),
+        dict(tokens=ids([3, 4, 0]), positions=torch.tensor([2, 3, 4])),
+        dict(
+            tokens=[*IDS, ids([3, 12]), ids([-1, 3]), torch.ones(1, 7).long()],
+            positions=[*POSITIONS, torch.tensor([4, 5, 6])],  # max_len 6
+        ),
     ),
     # dropout.py
     Case(
@@ -377,8 +404,21 @@ CASES = [
             mask=[*MASKS, torch.ones(2, 3, 3, dtype=torch.bool)],  # 3-D: ambiguous
             need_weights=FLAG,
             average_attn_weights=FLAG,
+            cache=["kv", (KVCache(),), filled_cache(5)],
         ),
     ),
+    Case(
+        "attention",
+        "MultiHeadAttention.forward_real",
+        module(lambda: MultiHeadAttention(8, 2), "forward_real"),
+        dict(x=features(5, 8), real=REAL, mask=REAL[:, None, None, :]),
+        dict(
+            x=[features(4, 8), features(5, 6), features(1, 5, 8), None],
+            real=[REAL.long(), REAL[0], "real"],
+            mask=[REAL[:, None, None, :].float(), torch.ones(2, 1, 1, 4).bool()],
+        ),
+    ),
+    Case("attention", "KVCache", KVCache, dict(fixed=True), dict(fixed=FLAG)),
     # layers.py
     Case(
         "layers",
@@ -414,7 +454,12 @@ CASES = [
         "EncoderLayer.forward",
         module(lambda: EncoderLayer(8, 2, 16)),
         dict(x=features(2, 3, 8), mask=MASK_2),
-        dict(x=FEATURES, mask=MASKS),
+        dict(
+            x=FEATURES,
+            mask=MASKS,
+            cache=["kv", filled_cache(5)],
+            positions=POSITIONS,
+        ),
     ),
     Case(
         "layers",
@@ -438,6 +483,7 @@ CASES = [
             memory=[*FEATURES, features(5, 3, 8)],
             self_mask=MASKS,
             memory_mask=MASKS,
+            cache=[KVCache(), (KVCache(),), ("a", "b"), [KVCache(), KVCache()]],
         ),
     ),
     Case(
@@ -532,6 +578,7 @@ CASES = [
             memory=[features(2, 4, 6), features(3, 4, 8), None],
             tgt_mask=[torch.ones(2, 1, 4, 4), torch.ones(2, 1, 4, 5).bool()],
             memory_mask=[torch.ones(2, 1, 1, 4), torch.ones(2, 1, 1, 5).bool()],
+            cache=[KVCache(), [(KVCache(), KVCache())], "kv"],  # tiny_model: 2 layers
         ),
     ),
     Case(
@@ -594,6 +641,7 @@ CASES = [
             bos_id=[*ID, 0, 13],  # 0 is the padding id
             eos_id=[*ID, 0, 13],
             max_len=[*SIZE, 13],
+            cache=FLAG,
         ),
     ),
     Case(
@@ -754,6 +802,7 @@ CASES += [
             temperature=POSITIVE,
             top_k=[0, -1, 2.5, 4.0, True, "4", [4], 13],  # None: no limit
             generator=[7, "seed"],
+            cache=FLAG,
         ),
     ),
 ]
@@ -852,6 +901,13 @@ CASES += [
         "packing",
         "document_mask",
         document_mask,
+        dict(documents=SRC),
+        dict(documents=LABELS[:2] + LABELS[3:]),  # alone, (2, 3) is a shape
+    ),
+    Case(
+        "packing",
+        "document_positions",
+        document_positions,
         dict(documents=SRC),
         dict(documents=LABELS[:2] + LABELS[3:]),  # alone, (2, 3) is a shape
     ),

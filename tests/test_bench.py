@@ -1,5 +1,6 @@
 """The bench's own arithmetic: the FLOPs it counts, the padding of its
-batches, and how targets are matched to rows. Its timings are not tested:
+batches, the decoding that must run its full length, and how targets are
+matched to rows. Its timings are not tested:
 they belong to `nox -s bench`."""
 
 from __future__ import annotations
@@ -9,10 +10,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.cases import (
+    BOS_ID,
+    EOS_ID,
     PADDINGS,
     TARGETS,
+    VOCAB,
     EncoderStack,
     apply_targets,
+    decode_model,
     encoder_train_flops,
     random_lengths,
     set_fused,
@@ -66,3 +71,12 @@ def test_targets_go_to_their_case_only():
     assert (zero.target, zero.status) == (1.0, "PASS")  # no padding: >= 1.0
     assert (sixty.target, sixty.status) == (None, "")  # " 0% pad" is not "60% pad"
     assert any(bench == "flops" for bench, *_ in TARGETS)
+
+
+def test_the_decode_case_decodes_every_token_with_and_without_the_cache():
+    model = decode_model("cpu", max_len=24)
+    src = torch.randint(3, VOCAB, (4, 10), generator=torch.Generator().manual_seed(0))
+    options = dict(bos_id=BOS_ID, eos_id=EOS_ID, max_len=24)
+    cached = model.greedy_decode(src, **options)
+    assert cached.shape == (4, 24) and not (cached == EOS_ID).any()
+    assert torch.equal(cached, model.greedy_decode(src, cache=False, **options))

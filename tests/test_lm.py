@@ -152,3 +152,22 @@ def test_training_reports_each_evaluation_with_the_loss_since_the_last():
     means = [sum(history.loss[a:b]) / (b - a) for a, b in [(0, 3), (3, 6), (6, 7)]]
     assert [train for _, train, _ in seen] == pytest.approx(means)
     assert [valid for _, _, valid in seen] == history.valid_loss
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned", "rotary", "none"])
+def test_generating_with_the_cache_gives_the_ids_of_generating_without(positional):
+    model = small(positional=positional, max_len=12)
+    prompt = torch.randint(3, 30, (3, 4))
+    prompt[0, :2] = 0  # left padding: masked as keys with or without the cache
+    for greedy in (True, False):  # 14 steps: past max_len, the window slides
+        ids = [
+            model.generate(
+                prompt,
+                14,
+                greedy=greedy,
+                cache=cache,
+                generator=torch.Generator().manual_seed(1),
+            )
+            for cache in (True, False)
+        ]
+        assert torch.equal(*ids)

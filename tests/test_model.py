@@ -170,11 +170,12 @@ def test_greedy_decode_ends_rows_at_the_end_token_and_never_predicts_padding():
     model = small_model()
     model.decoder = ScriptedDecoder()
     src = torch.tensor([[5, 6], [7, 8], [9, 0]])
-    out = model.greedy_decode(src, bos_id=BOS, eos_id=EOS, max_len=4)
+    options = dict(bos_id=BOS, eos_id=EOS, cache=False)  # the script reads T
+    out = model.greedy_decode(src, max_len=4, **options)
     assert out.tolist() == [[5, EOS, PAD, PAD], [6, 7, 8, 9], [3, 4, EOS, PAD]]
     assert model.training is False  # small_model() is in eval mode, and stays so
     model.train()
-    model.greedy_decode(src, bos_id=BOS, eos_id=EOS, max_len=2)
+    model.greedy_decode(src, max_len=2, **options)
     assert model.training  # restored
 
 
@@ -443,3 +444,81 @@ def test_progress_on_a_terminal_is_a_bar_redrawn_in_place(monkeypatch):
     shown = terminal.getvalue()
     assert "\r" in shown and "6/6" in shown and "loss=" in shown, shown
     assert "step 3/6" not in shown  # no evaluation lines under a bar
+
+
+def skip_padding(model: Transformer, on: bool) -> None:
+    model.encoder.skip_padding = on
+    for layer in model.encoder.layers:
+        layer.skip_padding = on
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "rotary"])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_real_tokens_only_equals_the_padded_path_forward_and_backward(
+    norm_first, positional, device
+):
+    model = small_model(norm_first=norm_first, positional=positional).to(device)
+    src = torch.tensor([[5, 6, 7, 0, 0, 0], [8, 9, 10, 11, 12, 13], [4, 0, 0, 0, 0, 0]])
+    src = src.to(device)
+    mask = attention_mask(padding_mask(src))
+    real = padding_mask(src)
+    results = {}
+    for on in (True, False):
+        skip_padding(model, on)
+        model.zero_grad()
+        out = model.encoder(src, mask)
+        (out[real] ** 2).sum().backward()  # the padding feeds no later step
+        grads = {n: p.grad.clone() for n, p in model.encoder.named_parameters()}
+        results[on] = out[real].detach(), grads
+    (real_only, real_grads), (padded, padded_grads) = results[True], results[False]
+    torch.testing.assert_close(real_only, padded, atol=1e-5, rtol=1e-5)
+    assert real_grads.keys() == padded_grads.keys()
+    for name, grad in real_grads.items():
+        torch.testing.assert_close(grad, padded_grads[name], atol=1e-4, rtol=1e-4)
+    skip_padding(model, True)
+    layer = model.encoder.layers[0]
+    x = torch.randn(3, 6, 32, device=device)
+    out = layer(x, mask)
+    assert torch.equal(out[~real], x[~real])  # the padding is handed on untouched
+    layer.skip_padding = False
+    torch.testing.assert_close(out[real], layer(x, mask)[real], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned", "rotary"])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_decoding_with_the_cache_gives_the_ids_of_decoding_without(
+    norm_first, positional, device
+):
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = Transformer(
+            20,
+            20,
+            d_model=32,
+            num_heads=4,
+            d_ff=64,
+            max_len=24,
+            norm_first=norm_first,
+            positional=positional,
+        ).to(device)
+        src = torch.randint(3, 20, (5, 7), device=device)
+        src[1, 4:] = PAD
+        options = dict(bos_id=BOS, eos_id=EOS, max_len=24)
+        cached = model.greedy_decode(src, **options)
+        assert torch.equal(cached, model.greedy_decode(src, cache=False, **options))
+
+
+def test_the_cache_gives_the_logits_of_the_whole_prefix():
+    from literate_transformer.attention import KVCache
+
+    model = small_model(dropout=0.1).eval()
+    memory = model.encoder(SRC, model.masks(SRC, TGT)[0])
+    src_mask, tgt_mask = model.masks(SRC, TGT)
+    whole = model.decoder(TGT, memory, tgt_mask, src_mask)
+    caches = [(KVCache(), KVCache(fixed=True)) for _ in model.decoder.layers]
+    first = model.decoder(
+        TGT[:, :4], memory, tgt_mask[:, :, :4, :4], src_mask, cache=caches
+    )
+    rest = model.decoder(TGT[:, 4:], memory, tgt_mask[:, :, 4:], src_mask, cache=caches)
+    torch.testing.assert_close(torch.cat([first, rest], dim=1), whole)
+    assert caches[0][0].length == 6 and caches[0][1].length == SRC.size(1)

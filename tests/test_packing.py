@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from literate_transformer.lm import TransformerLM
 from literate_transformer.masks import attention_mask, padding_mask
-from literate_transformer.packing import IGNORE, document_mask, next_tokens, pack
+from literate_transformer.packing import (
+    IGNORE,
+    document_mask,
+    document_positions,
+    next_tokens,
+    pack,
+)
 
 POSITIONALS = ["sinusoidal", "learned", "none", "rotary"]
 
@@ -102,8 +108,9 @@ def test_a_token_output_does_not_change_when_another_document_changes(
     torch.testing.assert_close(out[kept], out_other[kept])
 
 
-def test_with_rotary_positions_a_packed_document_gives_its_outputs_alone():
-    model = lm("rotary")
+@pytest.mark.parametrize("positional", POSITIONALS)
+def test_a_packed_document_gives_its_outputs_alone(positional):
+    model = lm(positional)  # positions restart at each document
     docs = documents_of([5, 4, 6])
     ids, labels = pack(docs, 16)
     alone, alone_labels = pack(docs, 16, one_per_row=True)
@@ -115,14 +122,35 @@ def test_with_rotary_positions_a_packed_document_gives_its_outputs_alone():
     torch.testing.assert_close(padded, plain)
 
 
-def test_absolute_positions_see_where_a_document_starts():
-    model = lm("sinusoidal")  # the documented limit: positions are not restarted
+def test_document_positions_count_from_each_documents_start():
+    labels = torch.tensor([[0, 0, 0, 1, 1, -1, -1], [0, 1, 1, 1, 2, 2, 2]])
+    assert document_positions(labels).tolist() == [
+        [0, 1, 2, 0, 1, 0, 0],
+        [0, 0, 1, 2, 0, 1, 2],
+    ]
+
+
+@settings(max_examples=50, deadline=None)
+@given(sizes=lengths, length=st.integers(1, 16))
+def test_document_positions_number_every_piece_from_zero(sizes, length):
+    _, labels = pack(documents_of(sizes), length)
+    positions = document_positions(labels)
+    for row, label in zip(positions, labels, strict=True):
+        for d in label[label >= 0].unique():
+            assert row[label == d].tolist() == list(range(int((label == d).sum())))
+    assert positions[labels < 0].eq(0).all()
+
+
+def test_with_absolute_positions_the_start_matters_unless_restarted():
+    model = lm("sinusoidal")
     docs = documents_of([5, 4])
     ids, labels = pack(docs, 16)
     with torch.no_grad():
-        second_packed = model(ids, labels)[0, 5:9]
-        second_alone = model(docs[1][None])[0]
-    assert not torch.allclose(second_packed, second_alone, atol=1e-4)
+        restarted = model(ids, labels)[0, 5:9]  # positions 0-3 again
+        shifted = model(ids[:, :9])[0, 5:9]  # one causal row, positions 5-8
+        alone = model(docs[1][None])[0]
+    torch.testing.assert_close(restarted, alone)
+    assert not torch.allclose(shifted, alone, atol=1e-4)
 
 
 def test_the_packed_loss_is_the_loss_of_each_document_alone():
