@@ -264,7 +264,7 @@ class EncoderStack(nn.Module):
         x_real = x[real]  # (R, d_model)
         for layer in self.layers:
             x_real = layer.forward_real(x_real, real, mask)
-        return x.new_zeros(x.shape).index_put((real,), x_real)
+        return x.new_zeros(x.shape).index_put_((real,), x_real)
 
 
 @dataclass
@@ -425,11 +425,10 @@ class TorchSeq2Seq(nn.Module):
         return self.output(y)
 
 
-def bench_seq2seq_train(settings: Settings, precision: Precision) -> list[Row]:
-    """Training step of Transformer vs nn.Transformer, cross-entropy on logits."""
-    device = settings.device
+def reference_transformer(max_len: int) -> Transformer:
+    """Our Transformer at the reference size, initialised from seed 0."""
     torch.manual_seed(0)
-    ours = Transformer(
+    return Transformer(
         VOCAB,
         VOCAB,
         d_model=D_MODEL,
@@ -438,8 +437,14 @@ def bench_seq2seq_train(settings: Settings, precision: Precision) -> list[Row]:
         num_decoder_layers=LAYERS,
         d_ff=D_FF,
         dropout=DROPOUT,
-        max_len=SEQ,
-    ).to(device)
+        max_len=max_len,
+    )
+
+
+def bench_seq2seq_train(settings: Settings, precision: Precision) -> list[Row]:
+    """Training step of Transformer vs nn.Transformer, cross-entropy on logits."""
+    device = settings.device
+    ours = reference_transformer(SEQ).to(device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = TorchSeq2Seq(VOCAB, SEQ).to(device)
@@ -636,17 +641,7 @@ def decode_model(device: str, max_len: int) -> Transformer:
     """An untrained Transformer at the reference size that never ends early:
     the end token's row of the (tied) output projection is zero, so its logit
     is 0 while the largest of the others is positive."""
-    torch.manual_seed(0)
-    model = Transformer(
-        VOCAB,
-        VOCAB,
-        d_model=D_MODEL,
-        num_heads=HEADS,
-        num_encoder_layers=LAYERS,
-        num_decoder_layers=LAYERS,
-        d_ff=D_FF,
-        max_len=max_len,
-    )
+    model = reference_transformer(max_len)
     with torch.no_grad():
         model.decoder.output.weight[EOS_ID] = 0.0
     return model.to(device).eval()

@@ -49,7 +49,7 @@ def facts(record: dict[str, Any]) -> dict[str, str]:
         out[f"module-{mask}"] = f"{module['ratio']:.1f}"
         out[f"module-{mask}-target"] = verdict(module)
         faster[mask] = module["seconds"] < torch_mha["seconds"]
-    out["kernel"] = f"{min(kernels):.1f} to {max(kernels):.1f}"
+    out["kernel"] = span(kernels, 1)
     if all(faster.values()) or not any(faster.values()):
         word = "faster" if faster["padding"] else "slower"
         out["vs-torch"] = f"{word} than `nn.MultiheadAttention` with both masks"
@@ -89,7 +89,13 @@ def repeats(rows: list[Row], bench: str, case: str, name: str) -> str:
     ours = row(rows, bench, case, name)
     base = row(rows, bench, case, ours["baseline"])
     ratios = [b / a for a, b in zip(ours["samples"], base["samples"], strict=True)]
-    return f"{min(ratios):.2f} to {max(ratios):.2f}"
+    return span(ratios, 2)
+
+
+def span(values: list[float], digits: int) -> str:
+    """'low to high' with `digits` decimals; one number where both round alike."""
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return low if low == high else f"{low} to {high}"
 
 
 def decode_facts(rows: list[Row]) -> dict[str, str]:

@@ -294,7 +294,8 @@ class MultiHeadAttention(nn.Module):
         if self.q_proj.bias is not None:
             bias = torch.cat([proj.bias for proj in projections])
         qkv = F.linear(x, weight, bias)  # (R, 3 d_model)
-        padded = qkv.new_zeros(N, S, 3 * self.d_model).index_put((real,), qkv)
+        padded = qkv.new_zeros(N, S, 3 * self.d_model)  # zeros at the padding
+        padded.index_put_((real,), qkv)  # in place: a fresh buffer, no copy
         q, k, v = (self._split_heads(part) for part in padded.chunk(3, dim=-1))
         if self.rotary is not None:
             q, k = self.rotary(q), self.rotary(k)

@@ -94,8 +94,11 @@ class EncoderLayer(nn.Module):
         rotary: None, or a RotaryEmbedding for the self-attention.
 
     Shape:
-        forward(x, mask=None) takes x (N, S, d_model) and a bool mask (True =
-        may attend) broadcastable to (N, h, S, S); it returns (N, S, d_model).
+        forward(x, mask=None, positions=None, cache=None) takes x
+        (N, S, d_model) and a bool mask (True = may attend) broadcastable to
+        (N, h, S, S); it returns (N, S, d_model). positions (S,) or (N, S)
+        are the rotary positions (see MultiHeadAttention); a KVCache keeps
+        the self-attention's keys and values between calls.
     """
 
     def __init__(
@@ -218,10 +221,13 @@ class DecoderLayer(nn.Module):
         rotary: None, or a RotaryEmbedding for the self-attention.
 
     Shape:
-        forward(y, memory, self_mask=None, memory_mask=None) takes y
-        (N, T, d_model), memory (N, S, d_model), and bool masks (True = may
-        attend) broadcastable to (N, h, T, T) and (N, h, T, S); it returns
-        (N, T, d_model).
+        forward(y, memory, self_mask=None, memory_mask=None, positions=None,
+        cache=None) takes y (N, T, d_model), memory (N, S, d_model), and bool
+        masks (True = may attend) broadcastable to (N, h, T, T) and
+        (N, h, T, S); it returns (N, T, d_model). positions (T,) or (N, T)
+        are the rotary positions of y; cache is a pair of KVCache,
+        (self-attention, cross-attention: fixed), kept between calls, and
+        then the self mask's last dimension counts the cached positions too.
     """
 
     def __init__(

@@ -14,7 +14,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,24 +21,21 @@ from torch import Tensor, nn
 
 from literate_transformer._checks import (
     check_bool,
-    check_choice,
     check_float,
     check_ids,
     check_int,
-    check_probability,
     describe,
 )
 from literate_transformer.attention import KVCache
 from literate_transformer.embedding import Combine, TransformerEmbedding
 from literate_transformer.layers import Activation, EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
-from literate_transformer.model import InputDropout, ModelPositional
+from literate_transformer.model import InputDropout, ModelPositional, _model_options
 from literate_transformer.packing import (
     check_documents,
     document_mask,
     document_positions,
 )
-from literate_transformer.positional import RotaryEmbedding
 from literate_transformer.text import Corpus
 from literate_transformer.train import warmup_lr
 
@@ -102,52 +98,22 @@ class TransformerLM(nn.Module):
         num_heads = check_int("num_heads", num_heads, low=1)
         num_layers = check_int("num_layers", num_layers, low=1)
         max_len = check_int("max_len", max_len, low=1)
-        dropout = check_probability("dropout", dropout)
-        norm_first = check_bool("norm_first", norm_first)
-        tie_embeddings = check_bool("tie_embeddings", tie_embeddings)
-        check_choice("positional", positional, get_args(ModelPositional))
         pad_id = check_int("pad_id", pad_id, low=0, high=vocab_size - 1)
-        if embedding_scale is not None:
-            check_float("embedding_scale", embedding_scale, low=0.0, low_open=True)
-        if embedding_init_std is not None:
-            check_float(
-                "embedding_init_std", embedding_init_std, low=0.0, low_open=True
-            )
-        if input_dropout is None:
-            input_dropout = InputDropout()
-        if not isinstance(input_dropout, InputDropout):
-            raise TypeError(
-                "input_dropout: expected None or an InputDropout, got "
-                f"{describe(input_dropout)}"
-            )
-        if d_model % num_heads != 0:
-            raise ValueError(
-                "d_model, num_heads: expected d_model divisible by num_heads, "
-                f"got d_model={d_model}, num_heads={num_heads}"
-            )
-        if tie_embeddings and combine == "concat":
-            raise ValueError(
-                "tie_embeddings: the output projection has width d_model, but "
-                "combine='concat' gives the token embedding fewer coordinates; "
-                "use tie_embeddings=False with concat"
-            )
-        options: dict[str, Any] = dict(
-            dropout=dropout, norm_first=norm_first, activation=activation
-        )
-        if positional == "rotary":  # positions as rotations in self-attention
-            if combine != "add":
-                raise ValueError("combine: rotary positions add nothing to concat")
-            options["rotary"] = RotaryEmbedding(d_model // num_heads)
-        self.embedding = TransformerEmbedding(
-            vocab_size,
+        options, inputs = _model_options(  # checked as the Transformer's
             d_model,
-            max_len=max_len,
-            positional="none" if positional == "rotary" else positional,
+            num_heads,
+            dropout=dropout,
+            norm_first=norm_first,
+            activation=activation,
+            positional=positional,
             combine=combine,
-            scale=embedding_scale,
-            init_std=embedding_init_std,
-            pad_id=pad_id,
-            **input_dropout.options(dropout),
+            embedding_scale=embedding_scale,
+            embedding_init_std=embedding_init_std,
+            input_dropout=input_dropout,
+            tie_embeddings=tie_embeddings,
+        )
+        self.embedding = TransformerEmbedding(
+            vocab_size, d_model, max_len=max_len, pad_id=pad_id, **inputs
         )
         self.layers = nn.ModuleList(
             EncoderLayer(d_model, num_heads, d_ff, **options) for _ in range(num_layers)

@@ -76,7 +76,8 @@ class Encoder(nn.Module):
             x_real = x[real]  # (R, d_model): gathered once for every layer
             for layer in self.layers:
                 x_real = cast(EncoderLayer, layer).forward_real(x_real, real, src_mask)
-            return x.new_zeros(x.shape).index_put((real,), self.norm(x_real))
+            out = x.new_zeros(x.shape)  # zeros at the padding
+            return out.index_put_((real,), self.norm(x_real))
         for layer in self.layers:
             x = layer(x, src_mask)
         return self.norm(x)
@@ -225,6 +226,67 @@ class InputDropout:
         }
 
 
+def _model_options(
+    d_model: int,
+    num_heads: int,
+    *,
+    dropout: float,
+    norm_first: bool,
+    activation: str,
+    positional: str,
+    combine: str,
+    embedding_scale: float | None,
+    embedding_init_std: float | None,
+    input_dropout: InputDropout | None,
+    tie_embeddings: bool,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check the options that Transformer and TransformerLM share (d_model
+    and num_heads already checked as sizes); return the layers' keyword
+    arguments, with a RotaryEmbedding for positional="rotary", and the
+    TransformerEmbeddings' (all but the vocabulary, max_len and pad_id)."""
+    dropout = check_probability("dropout", dropout)
+    check_bool("norm_first", norm_first)
+    check_bool("tie_embeddings", tie_embeddings)
+    check_choice("positional", positional, get_args(ModelPositional))
+    if embedding_scale is not None:
+        check_float("embedding_scale", embedding_scale, low=0.0, low_open=True)
+    if embedding_init_std is not None:
+        check_float("embedding_init_std", embedding_init_std, low=0.0, low_open=True)
+    if input_dropout is None:
+        input_dropout = InputDropout()
+    if not isinstance(input_dropout, InputDropout):
+        raise TypeError(
+            "input_dropout: expected None or an InputDropout, got "
+            f"{describe(input_dropout)}"
+        )
+    if tie_embeddings and combine == "concat":
+        raise ValueError(
+            "tie_embeddings: the output projection has width d_model, but "
+            "combine='concat' gives the token embedding fewer coordinates; "
+            "use tie_embeddings=False with concat"
+        )
+    if d_model % num_heads != 0:
+        raise ValueError(
+            "d_model, num_heads: expected d_model divisible by num_heads, "
+            f"got d_model={d_model}, num_heads={num_heads}"
+        )
+    layers: dict[str, Any] = dict(
+        dropout=dropout, norm_first=norm_first, activation=activation
+    )
+    if positional == "rotary":  # positions as rotations in self-attention
+        if combine != "add":
+            raise ValueError("combine: rotary positions add nothing to concat")
+        layers["rotary"] = RotaryEmbedding(d_model // num_heads)
+    embedding = dict(
+        positional="none" if positional == "rotary" else positional,
+        combine=combine,
+        scale=embedding_scale,
+        init_std=embedding_init_std,
+        **input_dropout.options(dropout),
+    )
+    return layers, embedding
+
+
 class Transformer(nn.Module):
     """Encoder-decoder Transformer (Vaswani et al. 2017): logits for the next
     target token at every position. Padding (pad_id) is masked in the source
@@ -294,62 +356,32 @@ class Transformer(nn.Module):
         check_int("num_decoder_layers", num_decoder_layers, low=1)
         max_len = check_int("max_len", max_len, low=1)
         pad_id = check_int("pad_id", pad_id, low=0)
-        dropout = check_probability("dropout", dropout)
-        tie_embeddings = check_bool("tie_embeddings", tie_embeddings)
         share_vocab = check_bool("share_vocab", share_vocab)
-        check_choice("positional", positional, get_args(ModelPositional))
-        if embedding_scale is not None:
-            check_float("embedding_scale", embedding_scale, low=0.0, low_open=True)
-        if embedding_init_std is not None:
-            check_float(
-                "embedding_init_std", embedding_init_std, low=0.0, low_open=True
-            )
-        if input_dropout is None:
-            input_dropout = InputDropout()
-        if not isinstance(input_dropout, InputDropout):
-            raise TypeError(
-                "input_dropout: expected None or an InputDropout, got "
-                f"{describe(input_dropout)}"
-            )
-        inputs = input_dropout.options(dropout)
-        if tie_embeddings and combine == "concat":
-            raise ValueError(
-                "tie_embeddings: the output projection has width d_model, but "
-                "combine='concat' gives the token embedding fewer coordinates; "
-                "use tie_embeddings=False with concat"
-            )
         if share_vocab and src_vocab_size != tgt_vocab_size:
             raise ValueError(
                 "share_vocab: expected one vocabulary size for both sides, got "
                 f"{src_vocab_size} and {tgt_vocab_size}"
             )
-        if d_model % num_heads != 0:
-            raise ValueError(
-                f"d_model, num_heads: expected d_model divisible by num_heads, "
-                f"got d_model={d_model}, num_heads={num_heads}"
-            )
+        options, inputs = _model_options(
+            d_model,
+            num_heads,
+            dropout=dropout,
+            norm_first=norm_first,
+            activation=activation,
+            positional=positional,
+            combine=combine,
+            embedding_scale=embedding_scale,
+            embedding_init_std=embedding_init_std,
+            input_dropout=input_dropout,
+            tie_embeddings=tie_embeddings,
+        )
 
         def embedding(vocab_size: int) -> TransformerEmbedding:
             return TransformerEmbedding(
-                vocab_size,
-                d_model,
-                max_len=max_len,
-                positional="none" if positional == "rotary" else positional,
-                combine=combine,
-                scale=embedding_scale,
-                init_std=embedding_init_std,
-                pad_id=pad_id,
-                **inputs,
+                vocab_size, d_model, max_len=max_len, pad_id=pad_id, **inputs
             )
 
         sizes: dict[str, Any] = dict(d_model=d_model, num_heads=num_heads, d_ff=d_ff)
-        options: dict[str, Any] = dict(
-            dropout=dropout, norm_first=norm_first, activation=activation
-        )
-        if positional == "rotary":  # positions as rotations in self-attention
-            if combine != "add":
-                raise ValueError("combine: rotary positions add nothing to concat")
-            options["rotary"] = RotaryEmbedding(d_model // num_heads)
         self.encoder = Encoder(
             embedding(src_vocab_size),
             [EncoderLayer(**sizes, **options) for _ in range(num_encoder_layers)],

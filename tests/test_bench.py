@@ -23,6 +23,7 @@ from benchmarks.cases import (
     set_fused,
 )
 from benchmarks.measure import Row
+from benchmarks.report import span
 from literate_transformer.layers import EncoderLayer
 
 
@@ -80,3 +81,8 @@ def test_the_decode_case_decodes_every_token_with_and_without_the_cache():
     cached = model.greedy_decode(src, **options)
     assert cached.shape == (4, 24) and not (cached == EOS_ID).any()
     assert torch.equal(cached, model.greedy_decode(src, cache=False, **options))
+
+
+def test_a_span_of_values_that_round_alike_is_one_number():
+    assert span([6.46, 6.54], 1) == "6.5"
+    assert span([1.071, 1.381, 1.2], 2) == "1.07 to 1.38"

@@ -18,9 +18,38 @@ from literate_transformer.experiments.common import BASE_MODEL, fit, spread
 from literate_transformer.model import InputDropout, Transformer
 from literate_transformer.tasks import SyntheticTask
 
-__all__ = ["METHODS", "dropout_runs", "dropout_table", "input_dropout_run"]
+__all__ = [
+    "METHODS",
+    "dropout_options",
+    "dropout_runs",
+    "dropout_table",
+    "input_dropout_run",
+]
 
 METHODS = ("sum", "token", "word", "embedding", "model")
+
+
+def dropout_options(method: str, rate: float, *, unk_id: int) -> dict[str, Any]:
+    """A model's options for one kind of dropout at `rate`: its own
+    `dropout`, and `input_dropout` for its input layers.
+
+    method: "sum" (nn.Dropout on e + p, the paper's input dropout), "token"
+    (on e before p is added), "word" (WordDropout, putting in unk_id),
+    "embedding" (EmbeddingDropout), each in the input layers and nowhere
+    else; or "model" (the model's own dropout everywhere: e + p, every
+    sub-layer output, attention weights, feed-forward activation).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    none = InputDropout(dropout=0.0)  # the other methods' input layers
+    inputs = {
+        "sum": replace(none, dropout=rate),
+        "token": replace(none, dropout=rate, dropout_on="token"),
+        "word": replace(none, word_dropout=rate, unk_id=unk_id),
+        "embedding": replace(none, embedding_dropout=rate),
+        "model": InputDropout(),  # the model's rate, set by "dropout"
+    }[method]
+    return {"dropout": rate if method == "model" else 0.0, "input_dropout": inputs}
 
 
 def input_dropout_run(
@@ -32,32 +61,17 @@ def input_dropout_run(
     pool_size: int = 200,
     eval_every: int | None = None,
 ) -> dict[str, Any]:
-    """Train on a fixed pool of reverse examples with one kind of dropout at
-    `rate`; return train and held-out token accuracy, at the end and every
-    `eval_every` steps (default: at the end only).
-
-    method: "sum" (nn.Dropout on e + p, the paper's input dropout), "token"
-    (on e before p is added), "word" (WordDropout), "embedding"
-    (EmbeddingDropout), each in both input layers and nowhere else; or
-    "model" (the model's own dropout everywhere: e + p, every sub-layer
-    output, attention weights, feed-forward activation).
+    """Train on a fixed pool of reverse examples with one kind of dropout
+    (dropout_options' method) at `rate`, in both input layers; return train
+    and held-out token accuracy, at the end and every `eval_every` steps
+    (default: at the end only).
     """
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
     task = SyntheticTask("reverse", num_symbols=10, min_len=1, max_len=10)
-    pool = task.sample(pool_size, torch.Generator().manual_seed(seed * 1000 + 999))
     vocab, unk = task.vocab_size + 1, task.vocab_size  # one more id: unknown
-    none = InputDropout(dropout=0.0)  # the other methods' input layers
-    inputs = {
-        "sum": replace(none, dropout=rate),
-        "token": replace(none, dropout=rate, dropout_on="token"),
-        "word": replace(none, word_dropout=rate, unk_id=unk),
-        "embedding": replace(none, embedding_dropout=rate),
-        "model": InputDropout(),  # the model's rate, set below
-    }[method]
-    sizes = {**BASE_MODEL, "dropout": rate if method == "model" else 0.0}
+    options = dropout_options(method, rate, unk_id=unk)
+    pool = task.sample(pool_size, torch.Generator().manual_seed(seed * 1000 + 999))
     torch.manual_seed(seed)
-    model = Transformer(vocab, vocab, **sizes, input_dropout=inputs)
+    model = Transformer(vocab, vocab, **(BASE_MODEL | options))
     every = steps if eval_every is None else eval_every
     history = fit(model, task, seed=seed, steps=steps, pool=pool, eval_every=every)
     return {

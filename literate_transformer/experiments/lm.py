@@ -11,25 +11,22 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import replace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from literate_transformer.experiments.dropout import dropout_options
 from literate_transformer.lm import LMHistory, TransformerLM, evaluate_lm, train_lm
-from literate_transformer.model import InputDropout
 from literate_transformer.text import UNK, Corpus, load_corpus
 
 __all__ = [
     "LM_BASE",
-    "LM_DROPOUT_METHODS",
     "LM_POSITIONS",
     "PROMPT",
     "lm_demo",
     "lm_dropout",
-    "lm_input_dropout",
     "lm_positions",
     "lm_run",
     "train_base",
@@ -153,32 +150,12 @@ def lm_positions(variants: list[str], *, seed: int, steps: int) -> list[dict[str
     return rows
 
 
-LM_DROPOUT_METHODS = ("sum", "token", "word", "embedding", "model")
-
-
-def lm_input_dropout(method: str, rate: float) -> dict[str, Any]:
-    """TransformerLM options for one kind of dropout at `rate`."""
-    if method not in LM_DROPOUT_METHODS:
-        raise ValueError(
-            f"method: expected one of {LM_DROPOUT_METHODS}, got {method!r}"
-        )
-    none = InputDropout(dropout=0.0)
-    inputs = {
-        "sum": replace(none, dropout=rate),
-        "token": replace(none, dropout=rate, dropout_on="token"),
-        "word": replace(none, word_dropout=rate, unk_id=UNK),
-        "embedding": replace(none, embedding_dropout=rate),
-        "model": InputDropout(),  # the model's rate, everywhere
-    }[method]
-    return {"dropout": rate if method == "model" else 0.0, "input_dropout": inputs}
-
-
 def lm_dropout(
     runs: list[tuple[str, float]], *, seed: int, steps: int
 ) -> list[dict[str, Any]]:
     """One row per (method, rate), for one seed."""
     return [
         {"method": method, "rate": rate}
-        | lm_run(lm_input_dropout(method, rate), seed=seed, steps=steps)
+        | lm_run(dropout_options(method, rate, unk_id=UNK), seed=seed, steps=steps)
         for method, rate in runs
     ]
