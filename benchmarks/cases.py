@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+import literate_transformer.attention as attention_module
 from benchmarks.measure import (
     Precision,
     Row,
@@ -628,6 +629,61 @@ def bench_dropout(settings: Settings, precision: Precision) -> list[Row]:
 
 
 # --------------------------------------------------------------------------
+# Attention over the real rows: in the padded layout, or sequence by sequence
+# --------------------------------------------------------------------------
+
+VARLEN_LENGTHS = (32, 64, 128, 256)  # T of the padded batch
+PADDED_LAYOUT, PER_SEQUENCE = "padded layout", "per sequence"
+
+
+def attend_real(
+    mha: MultiHeadAttention,
+    x: Tensor,
+    real: Tensor,
+    mask: Tensor,
+    per_sequence_from: int,
+) -> Tensor:
+    """mha.forward_real with attention.PER_SEQUENCE_FROM set as asked."""
+    attention_module.PER_SEQUENCE_FROM = per_sequence_from
+    return mha.forward_real(x, real, mask)
+
+
+def bench_varlen(settings: Settings, precision: Precision) -> list[Row]:
+    """MultiHeadAttention.forward_real in inference on a batch with 35%
+    padding: the heads in the padded (N, h, T, T) layout against one call a
+    sequence over its own real positions (the switch is
+    attention.PER_SEQUENCE_FROM, set here per candidate and put back)."""
+    device, dtype = settings.device, precision.dtype
+    generator = torch.Generator().manual_seed(0)
+    mha = MultiHeadAttention(D_MODEL, HEADS).to(device, dtype).eval()
+    saved = attention_module.PER_SEQUENCE_FROM
+    rows = []
+    try:
+        for t in VARLEN_LENGTHS:
+            real = real_positions(random_lengths(BATCH, t, generator), t, device)
+            mask = attention_mask(real)
+            x = torch.randn(int(real.sum()), D_MODEL, generator=generator)
+            x = x.to(device, dtype)
+
+            candidates = {
+                name: forward_only(
+                    partial(attend_real, mha, x, real, mask, per_sequence_from)
+                )
+                for name, per_sequence_from in (
+                    (PADDED_LAYOUT, t + 1),
+                    (PER_SEQUENCE, t),
+                )
+            }
+            case = f"T={t} N={BATCH} 35% pad fwd {precision.name}"
+            rows += compare(
+                "varlen", case, candidates, settings, baseline=PADDED_LAYOUT
+            )
+    finally:
+        attention_module.PER_SEQUENCE_FROM = saved
+    return rows
+
+
+# --------------------------------------------------------------------------
 # Greedy decoding: keys and values cached, or the prefix rerun
 # --------------------------------------------------------------------------
 
@@ -724,6 +780,7 @@ BENCHES = (
     "memory",
     "packing",
     "dropout",
+    "varlen",
     "decode",
 )
 
@@ -736,6 +793,7 @@ BENCH_FUNCTIONS: dict[str, Callable[[Settings, Precision], list[Row]]] = {
     "memory": bench_memory,
     "packing": bench_packing,
     "dropout": bench_dropout,
+    "varlen": bench_varlen,
     "decode": bench_decode,
 }
 

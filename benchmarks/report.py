@@ -80,7 +80,7 @@ def facts(record: dict[str, Any]) -> dict[str, str]:
     dropout = row(rows, "dropout", "p=", "ours fwd+bwd")
     out["dropout"] = f"{dropout['ratio']:.2f}"
     out["dropout-repeats"] = repeats(rows, "dropout", "p=", "ours fwd+bwd")
-    return out | packing_facts(rows) | decode_facts(rows)
+    return out | packing_facts(rows) | decode_facts(rows) | varlen_facts(rows)
 
 
 def repeats(rows: list[Row], bench: str, case: str, name: str) -> str:
@@ -96,6 +96,28 @@ def span(values: list[float], digits: int) -> str:
     """'low to high' with `digits` decimals; one number where both round alike."""
     low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
     return low if low == high else f"{low} to {high}"
+
+
+def varlen_facts(rows: list[Row]) -> dict[str, str]:
+    """Attention sequence by sequence against the padded layout: the lengths
+    the record has, each one's ratio, and the spread at the reference T."""
+    lengths = sorted(
+        {int(r["case"].split()[0][2:]) for r in rows if r["bench"] == "varlen"}
+    )
+    if len(lengths) < 2:
+        raise KeyError(f"varlen: expected several lengths, got {lengths}")
+    name = "per sequence"
+    ratios = [row(rows, "varlen", f"T={t} N=", name)["ratio"] for t in lengths]
+    return {
+        "varlen-lengths": listing([str(t) for t in lengths]),
+        "varlen": listing([f"{ratio:.2f}" for ratio in ratios]),
+        "varlen-128-repeats": repeats(rows, "varlen", "T=128 N=", name),
+    }
+
+
+def listing(items: list[str]) -> str:
+    """'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def decode_facts(rows: list[Row]) -> dict[str, str]:

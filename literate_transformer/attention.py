@@ -112,6 +112,7 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
 
 _TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
 _SDPA_ZERO_ROWS = _TORCH_VERSION >= (2, 5)  # fully masked queries give zeros
+PER_SEQUENCE_FROM = 128  # forward_real: from this padded length, one call a sequence
 
 
 class MultiHeadAttention(nn.Module):
@@ -281,10 +282,12 @@ class MultiHeadAttention(nn.Module):
         """Self-attention with the projections on the real positions only.
 
         x (R, d_model) holds the positions where real (N, S) is True, row by
-        row; mask is the key mask (N, 1, 1, S). The three input projections
-        run as one matrix product on the R real positions, the heads attend
-        in the padded (N, h, S, S) layout, and the output projection runs on
-        the R real positions again. Returns (R, d_model).
+        row; mask is the key mask of real, (N, 1, 1, S). The three input
+        projections run as one matrix product on the R real positions; the
+        heads attend in the padded (N, h, S, S) layout, or, from S =
+        PER_SEQUENCE_FROM on, over each sequence's own real positions, one
+        call a sequence; the output projection runs on the R real positions
+        again. Returns (R, d_model).
         """
         _check_real(x, real, mask, self.d_model, self.q_proj.weight)
         N, S = real.shape
@@ -294,6 +297,8 @@ class MultiHeadAttention(nn.Module):
         if self.q_proj.bias is not None:
             bias = torch.cat([proj.bias for proj in projections])
         qkv = F.linear(x, weight, bias)  # (R, 3 d_model)
+        if S >= PER_SEQUENCE_FROM:
+            return self.out_proj(self._per_sequence(qkv, real))
         padded = qkv.new_zeros(N, S, 3 * self.d_model)  # zeros at the padding
         padded.index_put_((real,), qkv)  # in place: a fresh buffer, no copy
         q, k, v = (self._split_heads(part) for part in padded.chunk(3, dim=-1))
@@ -302,6 +307,27 @@ class MultiHeadAttention(nn.Module):
         out = self._heads(q, k, v, mask)  # (N, h, S, d_head)
         out = out.transpose(1, 2)[real].reshape(-1, self.d_model)  # (R, d_model)
         return self.out_proj(out)
+
+    def _per_sequence(self, qkv: Tensor, real: Tensor) -> Tensor:
+        """Each sequence's real positions attend to each other, no padding
+        anywhere: qkv (R, 3 d_model) -> the heads' output (R, d_model)."""
+        R = qkv.size(0)
+        heads = qkv.view(R, 3, self.num_heads, self.d_head).permute(1, 2, 0, 3)
+        q, k, v = heads.unsqueeze(1)  # each (1, h, R, d_head), views of qkv
+        if self.rotary is not None:  # each position's place in its row
+            at = real.nonzero()[:, 1]  # (R,)
+            q, k = self.rotary(q, positions=at), self.rotary(k, positions=at)
+        outs, start = [], 0
+        for length in real.sum(dim=1).tolist():  # one sequence, no mask needed
+            rows = slice(start, start + length)
+            if length > 0:
+                one = q[:, :, rows], k[:, :, rows], v[:, :, rows]  # (1, h, L, d_head)
+                outs.append(self._heads(*one, None))
+            start += length
+        if not outs:  # no real position at all
+            return qkv.new_zeros(0, self.d_model)
+        out = torch.cat(outs, dim=2)[0]  # (h, R, d_head)
+        return out.transpose(0, 1).reshape(R, self.d_model)
 
 
 class KVCache:
@@ -364,7 +390,17 @@ def _check_real(
             f"x, real: expected one row of x per True of real, {int(real.sum())}, "
             f"got {x.size(0)}"
         )
+    if real.device != x.device:
+        raise ValueError(
+            f"real: expected a tensor on {x.device}, like x, got one on {real.device}"
+        )
     _check_mask(mask, (real.size(0), 1, 1, real.size(1)))
+    differ = int((mask[:, 0, 0, :] != real).sum())
+    if differ:
+        raise ValueError(
+            "mask, real: expected the key mask of real, mask[:, 0, 0, :] == real, "
+            f"got one that differs at {differ} position(s)"
+        )
 
 
 def _check_rotary(rotary: object, d_head: int) -> None:

@@ -8,8 +8,10 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import literate_transformer.attention as attention_module
 from literate_transformer.attention import MultiHeadAttention, attention
 from literate_transformer.masks import attention_mask, causal_mask, padding_mask
+from literate_transformer.positional import RotaryEmbedding
 
 # Tolerances per dtype: the paths add the same numbers in different orders,
 # and in half precision round differently. (assert_close's defaults for
@@ -319,3 +321,36 @@ def test_a_row_whose_real_scores_overflow_still_ignores_its_masked_keys(dtype):
     explicit, _ = mha(q, k, k, mask=mask, need_weights=True)  # (T_q, T_k)
     fast, _ = mha(q, k, k, mask=mask)
     assert torch.allclose(explicit.float(), fast.float(), atol=5e-2)
+
+
+@pytest.mark.parametrize("rotary", [False, True])
+@pytest.mark.parametrize("fused", [True, False])
+def test_attention_sequence_by_sequence_equals_the_padded_layout(
+    rotary, fused, device, monkeypatch
+):
+    torch.manual_seed(0)
+    rope = RotaryEmbedding(4) if rotary else None
+    mha = MultiHeadAttention(16, 4, rotary=rope, fused=fused).to(device)
+    tokens = [
+        [0, 0, 3, 4, 5, 6],
+        [1, 2, 3, 0, 0, 0],
+        [0] * 6,
+        [7] * 6,
+        [8, 0, 0, 9, 9, 0],
+    ]
+    real = padding_mask(torch.tensor(tokens, device=device))  # padding anywhere
+    mask = attention_mask(real)
+    x = torch.randn(int(real.sum()), 16, device=device, requires_grad=True)
+    results = {}
+    for per_sequence_from in (6, 7):  # S = 6: sequence by sequence, then padded
+        monkeypatch.setattr(attention_module, "PER_SEQUENCE_FROM", per_sequence_from)
+        mha.zero_grad()
+        x.grad = None
+        out = mha.forward_real(x, real, mask)
+        (out**2).sum().backward()
+        grads = [x.grad.clone()] + [p.grad.clone() for p in mha.parameters()]
+        results[per_sequence_from] = out.detach(), grads
+    (by_sequence, by_grads), (padded, padded_grads) = results[6], results[7]
+    torch.testing.assert_close(by_sequence, padded, atol=1e-5, rtol=1e-5)
+    for grad, reference in zip(by_grads, padded_grads, strict=True):
+        torch.testing.assert_close(grad, reference, atol=1e-4, rtol=1e-4)

@@ -415,7 +415,11 @@ CASES = [
         dict(
             x=[features(4, 8), features(5, 6), features(1, 5, 8), None],
             real=[REAL.long(), REAL[0], "real"],
-            mask=[REAL[:, None, None, :].float(), torch.ones(2, 1, 1, 4).bool()],
+            mask=[
+                REAL[:, None, None, :].float(),
+                torch.ones(2, 1, 1, 4).bool(),
+                torch.ones(2, 1, 1, 3).bool(),  # not the key mask of real
+            ],
         ),
     ),
     Case("attention", "KVCache", KVCache, dict(fixed=True), dict(fixed=FLAG)),

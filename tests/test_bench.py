@@ -1,6 +1,6 @@
 """The bench's own arithmetic: the FLOPs it counts, the padding of its
-batches, the decoding that must run its full length, and how targets are
-matched to rows. Its timings are not tested:
+batches, the decoding that must run its full length, the attention case
+that switches layouts, and how targets are matched to rows. Its timings are not tested:
 they belong to `nox -s bench`."""
 
 from __future__ import annotations
@@ -9,20 +9,25 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+import literate_transformer.attention as attention_module
 from benchmarks.cases import (
     BOS_ID,
     EOS_ID,
+    PADDED_LAYOUT,
     PADDINGS,
+    PER_SEQUENCE,
     TARGETS,
+    VARLEN_LENGTHS,
     VOCAB,
     EncoderStack,
     apply_targets,
+    bench_varlen,
     decode_model,
     encoder_train_flops,
     random_lengths,
     set_fused,
 )
-from benchmarks.measure import Row
+from benchmarks.measure import FLOAT32, Row, Settings
 from benchmarks.report import span
 from literate_transformer.layers import EncoderLayer
 
@@ -86,3 +91,24 @@ def test_the_decode_case_decodes_every_token_with_and_without_the_cache():
 def test_a_span_of_values_that_round_alike_is_one_number():
     assert span([6.46, 6.54], 1) == "6.5"
     assert span([1.071, 1.381, 1.2], 2) == "1.07 to 1.38"
+
+
+def test_the_varlen_case_times_both_layouts_and_puts_the_switch_back():
+    settings = Settings(
+        device="cpu",
+        quick=True,
+        repeats=1,
+        warmup=1,
+        min_time=0.0,
+        lengths=(),
+        long_length=0,
+        only=frozenset({"varlen"}),
+    )
+    saved = attention_module.PER_SEQUENCE_FROM
+    rows = bench_varlen(settings, FLOAT32)
+    assert saved == attention_module.PER_SEQUENCE_FROM
+    assert [(r.case.split()[0], r.name) for r in rows] == [
+        (f"T={t}", name)
+        for t in VARLEN_LENGTHS
+        for name in (PADDED_LAYOUT, PER_SEQUENCE)
+    ]

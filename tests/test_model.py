@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import torch
 
+import literate_transformer.attention as attention_module
 from literate_transformer.attention import MultiHeadAttention
 from literate_transformer.layers import (
     DecoderLayer,
@@ -452,11 +453,13 @@ def skip_padding(model: Transformer, on: bool) -> None:
         layer.skip_padding = on
 
 
+@pytest.mark.parametrize("per_sequence_from", [128, 1])  # attention's two ways
 @pytest.mark.parametrize("positional", ["sinusoidal", "rotary"])
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_real_tokens_only_equals_the_padded_path_forward_and_backward(
-    norm_first, positional, device
+    norm_first, positional, per_sequence_from, device, monkeypatch
 ):
+    monkeypatch.setattr(attention_module, "PER_SEQUENCE_FROM", per_sequence_from)
     model = small_model(norm_first=norm_first, positional=positional).to(device)
     src = torch.tensor([[5, 6, 7, 0, 0, 0], [8, 9, 10, 11, 12, 13], [4, 0, 0, 0, 0, 0]])
     src = src.to(device)

@@ -62,7 +62,8 @@ def input_dropout_run(
     eval_every: int | None = None,
 ) -> dict[str, Any]:
     """Train on a fixed pool of reverse examples with one kind of dropout
-    (dropout_options' method) at `rate`, in both input layers; return train
+    (dropout_options' method) at `rate`: in both input layers, or for
+    "model" everywhere the model has dropout; return train
     and held-out token accuracy, at the end and every `eval_every` steps
     (default: at the end only).
     """
