@@ -24,6 +24,7 @@ from literate_transformer._checks import (
     check_probability,
     describe,
 )
+from literate_transformer.fast_dropout import keep_mask
 from literate_transformer.positional import RotaryEmbedding, check_positions
 
 __all__ = ["KVCache", "MultiHeadAttention", "attention"]
@@ -317,17 +318,33 @@ class MultiHeadAttention(nn.Module):
         if self.rotary is not None:  # each position's place in its row
             at = real.nonzero()[:, 1]  # (R,)
             q, k = self.rotary(q, positions=at), self.rotary(k, positions=at)
-        outs, start = [], 0
-        for length in real.sum(dim=1).tolist():  # one sequence, no mask needed
-            rows = slice(start, start + length)
-            if length > 0:
-                one = q[:, :, rows], k[:, :, rows], v[:, :, rows]  # (1, h, L, d_head)
-                outs.append(self._heads(*one, None))
-            start += length
-        if not outs:  # no real position at all
+        if R == 0:  # no real position at all
             return qkv.new_zeros(0, self.d_model)
+        lengths = real.sum(dim=1).tolist()
+        # split, not slices: a slice's gradient is a zero tensor as big as qkv
+        parts = (part.split(lengths, dim=2) for part in (q, k, v))
+        sequences = [one for one in zip(*parts, strict=True) if one[0].size(2)]
+        if self.training and self.dropout > 0.0 and qkv.device.type == "cpu":
+            outs = self._dropping_weights(sequences)
+        else:  # one sequence (1, h, L, d_head) a call, no mask needed
+            outs = [self._heads(qs, ks, vs, None) for qs, ks, vs in sequences]
         out = torch.cat(outs, dim=2)[0]  # (h, R, d_head)
         return out.transpose(0, 1).reshape(R, self.d_model)
+
+    def _dropping_weights(self, sequences: list[tuple[Tensor, ...]]) -> list[Tensor]:
+        """Each sequence's heads (1, h, L, d_head), step by step, with dropout
+        on the weights from one draw of keep_mask for all of them."""
+        h, p = self.num_heads, self.dropout
+        sizes = [h * q.size(2) ** 2 for q, _, _ in sequences]  # h * L * L each
+        keep = keep_mask((sum(sizes),), p, self.q_proj.weight.device)
+        scaled = keep.to(torch.float32).mul_(1.0 / (1.0 - p))  # 0 or 1 / (1 - p)
+        outs = []
+        for (q, k, v), kept in zip(sequences, scaled.split(sizes), strict=True):
+            wide = q.to(torch.float32) / math.sqrt(self.d_head)
+            weights = (wide @ k.to(torch.float32).transpose(-2, -1)).softmax(dim=-1)
+            weights = weights * kept.view(weights.shape)  # (1, h, L, L)
+            outs.append(weights.to(v.dtype) @ v)
+        return outs
 
 
 class KVCache:
