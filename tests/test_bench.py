@@ -28,7 +28,7 @@ from benchmarks.cases import (
     set_fused,
 )
 from benchmarks.measure import FLOAT32, Row, Settings
-from benchmarks.report import span
+from benchmarks.report import met_with, span
 from literate_transformer.layers import EncoderLayer
 
 
@@ -91,6 +91,14 @@ def test_the_decode_case_decodes_every_token_with_and_without_the_cache():
 def test_a_span_of_values_that_round_alike_is_one_number():
     assert span([6.46, 6.54], 1) == "6.5"
     assert span([1.071, 1.381, 1.2], 2) == "1.07 to 1.38"
+
+
+def test_a_target_of_both_masks_says_which_one_met_it():
+    assert met_with({"padding": True, "causal": True}) == "met"
+    assert met_with({"padding": False, "causal": False}) == "**missed**"
+    assert met_with({"padding": False, "causal": True}) == (
+        "met with the causal mask only"
+    )
 
 
 def test_the_varlen_case_times_both_layouts_and_puts_the_switch_back():
