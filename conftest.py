@@ -35,6 +35,10 @@ hash; when one of its blocks failed, the record is removed. A chapter that has
 not changed keeps its record, so the tests leave the committed file as it was.
 The site build shows the record on each chapter, and fails (strict) when it is
 missing or was made from another version of the chapter.
+
+`LT_THREADS=N` and `LT_ONEDNN=0` run the suite with other numerics (another
+thread count, oneDNN off), which is how a machine other than the one that
+made the records is simulated.
 """
 
 from __future__ import annotations
@@ -93,6 +97,18 @@ def continues_a_module(page: Path, target: str) -> bool:
         if target in chapters.definition_files(text, earlier):
             return True
     return False
+
+
+def pytest_configure(config) -> None:
+    """Other numerics, to stand in for another machine: LT_THREADS=N runs the
+    suite with N threads, LT_ONEDNN=0 without oneDNN. The suite must pass
+    either way with the records as committed."""
+    import torch
+
+    if os.environ.get("LT_THREADS"):
+        torch.set_num_threads(int(os.environ["LT_THREADS"]))
+    if os.environ.get("LT_ONEDNN") == "0":
+        torch.backends.mkldnn.enabled = False
 
 
 def pytest_collect_file(file_path: Path, parent):

@@ -123,9 +123,12 @@ def serve(session: nox.Session) -> None:
 @nox.session
 def experiments(session: nox.Session) -> None:
     """Record the site's experiments into docs/records/ (all, or `-- NAME...`);
+    an interrupted recording resumes from the units it finished (.cache/lab/).
     `-- --verify` re-runs one seed of each and fails where a result differs
-    from its record by more than the experiment's tolerance; `-- --list`."""
-    install_package(session, "tangle")
+    from its record by more than the experiment's tolerance or breaks a claim
+    (`--threads 2 --no-onednn` stands in for another machine); `-- --list`;
+    `-- --scheduler tcp://HOST:8786` runs the units on a Dask cluster."""
+    install_package(session, "tangle", "lab")
     # A record must come from the code the chapters show.
     session.run("python", "-m", "tools.tangle", "--check")
     session.run("python", "-m", "literate_transformer", "experiments", *session.posargs)

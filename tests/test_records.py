@@ -73,29 +73,40 @@ def test_every_record_holds_what_a_record_promises():
         assert data["command"] == f"nox -s experiments -- {name}"
         assert set(data["results"]) == {str(s) for s in load_record(name).seeds}
         assert set(data["package"]) == {"version", "source_sha256", "code_sha256"}
+        fingerprint = data["fingerprint"]
+        assert fingerprint["code_sha256"] == data["package"]["code_sha256"], name
+        assert fingerprint["seed"] == data["seeds"]["development"][0], name
+        assert fingerprint["rows"] and fingerprint["losses"], name
         environment = set(data["environment"])
         assert {"python", "torch", "numpy", "cpu", "threads"} <= environment
         assert data["environment"]["threads"] == 1 and data["wall_seconds"] > 0
         assert data["date"].endswith("+00:00"), data["date"]
 
 
-def test_a_change_to_a_model_module_makes_every_record_stale(tmp_path, monkeypatch):
+def unchanged(name: str) -> bool:
+    """Whether experiment `name`'s code is byte for byte what made its record:
+    then its record is fresh without running anything (tests/test_staleness.py
+    checks what happens when it is not)."""
+    recorded = load_record(name, FOLDER).data["package"]["code_sha256"]
+    return records.code_hash(EXPERIMENTS[name].module) == recorded
+
+
+def test_a_change_to_a_model_module_changes_every_experiments_code(
+    tmp_path, monkeypatch
+):
     copy = tmp_path / "literate_transformer"
     shutil.copytree(records.PACKAGE, copy, ignore=shutil.ignore_patterns("*.pyc"))
     monkeypatch.setattr(records, "PACKAGE", copy)
-    positions = EXPERIMENTS["positions"]
-    record = load_record("positions", FOLDER)
-    assert stale(record, positions) is None
+    assert all(unchanged(name) for name in EXPERIMENTS)
     cli = copy / "experiments" / "cli.py"  # the command line decides no result
     cli.write_text(cli.read_text() + "# a comment\n")
-    assert stale(record, positions) is None
+    assert all(unchanged(name) for name in EXPERIMENTS)
     attention = copy / "attention.py"
     attention.write_text(attention.read_text().replace("bias", "bias ", 1))
-    why = stale(record, positions)
-    assert why is not None and "`nox -s experiments -- positions`" in why
+    assert not any(unchanged(name) for name in EXPERIMENTS)
 
 
-def test_a_change_to_one_chapters_experiments_leaves_the_others_records_fresh(
+def test_a_change_to_one_chapters_experiments_leaves_the_others_code_unchanged(
     tmp_path, monkeypatch
 ):
     copy = tmp_path / "literate_transformer"
@@ -103,25 +114,23 @@ def test_a_change_to_one_chapters_experiments_leaves_the_others_records_fresh(
     monkeypatch.setattr(records, "PACKAGE", copy)
     dropout = copy / "experiments" / "dropout.py"
     dropout.write_text(dropout.read_text() + "\nANSWER = 42\n")
-    assert stale(load_record("positions", FOLDER), EXPERIMENTS["positions"]) is None
-    record = load_record("dropout-rates", FOLDER)
-    assert stale(record, EXPERIMENTS["dropout-rates"]) is not None
+    assert unchanged("positions")
+    assert not unchanged("dropout-rates")
 
 
-def test_a_new_module_or_a_moved_block_leaves_the_records_fresh(tmp_path, monkeypatch):
+def test_a_new_module_or_a_moved_block_leaves_the_code_unchanged(tmp_path, monkeypatch):
     copy = tmp_path / "literate_transformer"
     shutil.copytree(records.PACKAGE, copy, ignore=shutil.ignore_patterns("*.pyc"))
     monkeypatch.setattr(records, "PACKAGE", copy)
-    record = load_record("positions", FOLDER)
     (copy / "newcomer.py").write_text("import torch\n")  # imported by no experiment
-    assert stale(record, EXPERIMENTS["positions"]) is None
+    assert unchanged("positions")
     masks = copy / "masks.py"  # a block moved: only the header's chapters change
     text = masks.read_text()
     header = next(line for line in text.splitlines() if line.startswith("# Explained"))
     masks.write_text(text.replace(header, "# Explained in: docs/elsewhere.md"))
-    assert stale(record, EXPERIMENTS["positions"]) is None
+    assert unchanged("positions")
     masks.write_text(text.replace("!= 0", "!= 1", 1))  # the code changes
-    assert stale(record, EXPERIMENTS["positions"]) is not None
+    assert not unchanged("positions")
 
 
 def test_code_files_follow_the_imports_of_an_experiment(tmp_path, monkeypatch):
@@ -164,18 +173,55 @@ def test_compare_names_each_result_beyond_its_tolerance():
     assert "2 rows now, 1 recorded" in compare(experiment, recorded, far * 2)[0]
 
 
-def test_verify_fails_on_a_perturbed_record(tmp_path, capsys):
+def test_verify_fails_on_a_perturbed_record(tmp_path, capsys, monkeypatch):
     for name in EXPERIMENTS:
         shutil.copy(FOLDER / f"{name}.json", tmp_path)
     path = tmp_path / "reverse-demo.json"
     data = json.loads(path.read_text())
     data["results"]["0"][0]["final_tokens"] -= 0.2  # a result the code did not give
     path.write_text(json.dumps(data))
+    reruns = []  # what this machine's re-run gave, to judge the perturbation by
+    run_all = records.run_all
+
+    def keep(*args, **kwargs):
+        reruns.append(run_all(*args, **kwargs))
+        return reruns[-1]
+
+    monkeypatch.setattr(records, "run_all", keep)
     args = ["experiments", "reverse-demo", "--verify", "--jobs", "1"]
     assert main([*args, "--folder", str(tmp_path)]) == 1
     captured = capsys.readouterr()
-    assert "reverse-demo" in captured.err and "final_tokens" in captured.err
-    assert "1 results beyond their tolerance" in captured.out
+    # Another machine may move other numbers too: the perturbation's effect is
+    # what the perturbed record adds to the unperturbed record's problems.
+    experiment = EXPERIMENTS["reverse-demo"]
+    fresh = reruns[0]["reverse-demo", 0][0]
+    original = load_record("reverse-demo", FOLDER).data["results"]["0"]
+    baseline = compare(experiment, original, fresh)
+    perturbed = compare(experiment, data["results"]["0"], fresh)
+    added = [problem for problem in perturbed if problem not in baseline]
+    assert len(added) == 1 and "final_tokens: recorded" in added[0], added
+    assert added[0] in captured.err
+    problems = len(perturbed) + len(records.broken_claims(experiment, 0, fresh))
+    assert f"{problems} results beyond their tolerance" in captured.out
+
+
+def test_verify_names_a_claim_that_a_re_run_breaks():
+    experiment = tiny(
+        claims=(Claim("value below 3", lambda r: r[0]["value"], below=3),)
+    )
+    assert records.broken_claims(experiment, 1, [{"value": 2.0}]) == []
+    (problem,) = records.broken_claims(experiment, 2, [{"value": 4.0}])
+    assert "re-run of seed 2 breaks the claim 'value below 3' (4.0 against < 3)" in (
+        problem
+    )
+
+
+def test_other_numerics_are_for_verify_only(capsys):
+    with pytest.raises(SystemExit):
+        main(["experiments", "reverse-demo", "--threads", "2"])
+    assert "--threads, --no-onednn: expected only with --verify" in (
+        capsys.readouterr().err
+    )
 
 
 def test_claims_hold_on_a_seed_beyond_their_bounds_only():

@@ -23,9 +23,10 @@ Results come from the experiments' records (docs/records/, written by
 - a Python block after a line `<!--lt:output-->` is run when the site is
   built, and what it prints is shown under it (it loads a record and prints a
   table); a block that fails is a warning;
-- a record made with other package code than the package has now, or a
-  declared experiment without a record, is a warning naming the command that
-  refreshes it. Warnings fail the strict build.
+- a record whose code now behaves otherwise (its fingerprint, run again
+  when the code changed and kept in .cache/lab/), or a declared experiment
+  without a record, is a warning naming the command that refreshes it.
+  Warnings fail the strict build.
 
 The site must make no request to any host but its own, so MathJax is not loaded
 from a CDN. The build copies it from the `django-static-mathjax` package (a PyPI

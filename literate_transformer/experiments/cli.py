@@ -38,6 +38,7 @@ from literate_transformer.experiments.positional import (
     summarise,
 )
 from literate_transformer.experiments.records import (
+    Numerics,
     plain,
     spell,
     verify,
@@ -134,6 +135,24 @@ def add_experiments_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--list", action="store_true", help="list the experiments")
     parser.add_argument("--jobs", type=POSITIVE_INT, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--threads",
+        type=POSITIVE_INT,
+        default=1,
+        help="threads per run (records: 1; more stands in for another machine)",
+    )
+    parser.add_argument(
+        "--no-onednn",
+        dest="onednn",
+        action="store_false",
+        help="run without oneDNN (records: with it)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the units on the Dask cluster at ADDRESS (tcp://host:8786) "
+        "instead of local processes",
+    )
     parser.add_argument("--folder", type=Path, default=Path("docs/records"))
     parser.set_defaults(run=run_experiments, parser=parser)
 
@@ -150,15 +169,21 @@ def run_experiments(args: argparse.Namespace) -> int:
             print(f"{e.name:16} {e.chapter:15} seeds {seeds:22} {e.function()}")
         return 0
     if args.verify:
-        problems = verify(chosen, args.folder, args.jobs)
+        numerics = Numerics(threads=args.threads, onednn=args.onednn)
+        problems = verify(chosen, args.folder, args.jobs, numerics, args.scheduler)
         for problem in problems:
             print(problem, file=sys.stderr)
         print(
             f"verified {len(chosen)} experiments: {len(problems)} results beyond "
-            "their tolerance"
+            "their tolerance or claims broken"
         )
         return 1 if problems else 0
-    for path in write_records(chosen, args.folder, args.jobs):
+    if args.threads != 1 or not args.onednn:
+        args.parser.error(
+            "--threads, --no-onednn: expected only with --verify (records are "
+            "made with one thread and oneDNN on)"
+        )
+    for path in write_records(chosen, args.folder, args.jobs, args.scheduler):
         print(f"wrote {path}")
     return 0
 

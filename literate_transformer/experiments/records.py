@@ -7,15 +7,17 @@ An `Experiment` names a function of the package, its settings, its seeds
 (development and held out), the claims the chapters make on it and how far a
 re-run may differ. `write_records` runs every seed and writes docs/records/NAME.json;
 `verify` re-runs one seed and compares it with the record; `stale` says when a
-record was made with other package code; `check_claims` tests every claim on
-every seed of a record.
+record's code now behaves otherwise (its fingerprint); `check_claims` tests
+every claim on every seed of a record.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime
 import hashlib
+import importlib
 import json
 import multiprocessing
 import os
@@ -23,14 +25,16 @@ import platform
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy
 import torch
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 from tqdm import tqdm
 
 import literate_transformer
@@ -39,14 +43,18 @@ __all__ = [
     "Checked",
     "Claim",
     "Experiment",
+    "Numerics",
     "Record",
+    "Unit",
     "assert_claims",
     "check_claims",
     "code_hash",
+    "fingerprint",
     "load_record",
     "records_folder",
     "report_claims",
     "run_all",
+    "run_unit",
     "stale",
     "verify",
     "write_records",
@@ -57,6 +65,8 @@ PACKAGE = Path(literate_transformer.__file__).resolve().parent
 # docs/records of the checkout the package was installed from, if any.
 CHECKOUT_RECORDS = PACKAGE.parent / "docs" / "records"
 REFRESH = "nox -s experiments -- {name}"
+# A fingerprint runs each experiment for this many steps of every variant.
+PROBE_STEPS = 4
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,8 @@ class Experiment:
     fields that identify a row; `tolerance` maps each number that a re-run
     must reproduce to the largest difference allowed (another CPU rounds
     differently, and training amplifies it). `facts` turns a record into the
-    formatted numbers that the chapters' prose quotes.
+    formatted numbers that the chapters' prose quotes. `probe` is the tiny
+    budget (settings that replace the experiment's) of its fingerprint.
     """
 
     name: str
@@ -107,6 +118,7 @@ class Experiment:
     tolerance: dict[str, float]
     claims: tuple[Claim, ...] = ()
     facts: Callable[[Record], dict[str, str]] | None = None
+    probe: dict[str, Any] = field(default_factory=lambda: {"steps": PROBE_STEPS})
 
     def __post_init__(self) -> None:
         if len(self.held_out) < 3 or set(self.held_out) & set(self.development):
@@ -125,6 +137,16 @@ class Experiment:
 
     def function(self) -> str:
         return f"{self.module}.{self.run.__qualname__}"
+
+    def unit(self, seed: int, numerics: Numerics | None = None) -> Unit:
+        """The run of one seed, as plain data that another process can take."""
+        run = f"{self.module}:{self.run.__qualname__}"
+        return Unit(self.name, run, self.settings, seed, numerics or Numerics())
+
+    def probe_unit(self) -> Unit:
+        """The fingerprint's run: the first development seed, at `probe`."""
+        settings = {**self.settings, **self.probe}
+        return Unit(self.name, self.unit(0).function, settings, self.development[0])
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -265,13 +287,34 @@ def records_folder() -> Path:
     )
 
 
+def read_json(path: Path, remake: str) -> Any:
+    """The JSON of a record or of a cached unit; a clear error where the file
+    is truncated or damaged, naming it and the command that remakes it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{path}: damaged or truncated ({error}); remake it with `{remake}`"
+        ) from None
+
+
 def load_record(name: str, folder: Path | None = None) -> Record:
     path = (folder or records_folder()) / f"{name}.json"
+    remake = REFRESH.format(name=name)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: no record of {name!r}; make it with `{REFRESH.format(name=name)}`"
+            f"{path}: no record of {name!r}; make it with `{remake}`"
         )
-    return Record(json.loads(path.read_text(encoding="utf-8")), path)
+    data = read_json(path, remake)
+    missing = RECORD_FIELDS - set(data) if isinstance(data, dict) else RECORD_FIELDS
+    if missing:
+        raise ValueError(
+            f"{path}: damaged (no {sorted(missing)}); remake it with `{remake}`"
+        )
+    return Record(data, path)
+
+
+RECORD_FIELDS = {"name", "settings", "seeds", "results", "package", "environment"}
 
 
 @dataclass
@@ -341,51 +384,244 @@ def plain(value: Any) -> Any:
     return value
 
 
-def run_seed(name: str, seed: int) -> tuple[str, int, list[Row], float]:
-    """Run one seed of an experiment on one thread: (name, seed, rows, seconds)."""
-    from literate_transformer.experiments.registry import EXPERIMENTS
+@dataclass(frozen=True)
+class Numerics:
+    """How a unit's arithmetic runs. Records are made with one thread and
+    oneDNN on; `--verify --threads 2 --no-onednn` stands in for another
+    machine: other thread counts split the sums of a matmul differently, and
+    without oneDNN some operations take PyTorch's own kernels."""
 
-    experiment = EXPERIMENTS[name]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    threads: int = 1
+    onednn: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class Unit:
+    """One run of an experiment's function: `function` is 'module:name'."""
+
+    name: str
+    function: str
+    settings: dict[str, Any]
+    seed: int
+    numerics: Numerics = Numerics()
+
+
+class TrainingLosses(TorchFunctionMode):
+    """Keeps every cross-entropy computed with gradients on: the losses of the
+    training steps, which every weight, draw and constant of a model moves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[float] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        if func is F.cross_entropy and torch.is_grad_enabled():
+            self.values.append(float(out.detach()))
+        return out
+
+
+def run_unit(unit: Unit, losses: bool = False) -> tuple[list[Row], float, list[float]]:
+    """Run a unit: (rows, seconds, the training losses if `losses`)."""
+    module, name = unit.function.split(":")
+    function: Any = importlib.import_module(module)
+    for part in name.split("."):
+        function = getattr(function, part)
+    threads, onednn = torch.get_num_threads(), bool(torch.backends.mkldnn.enabled)
+    torch.set_num_threads(unit.numerics.threads)
+    torch.backends.mkldnn.set_flags(_enabled=unit.numerics.onednn, _fp32_precision=None)
+    kept = TrainingLosses()
     try:
-        start = time.perf_counter()
-        rows = experiment.run(seed=seed, **experiment.settings)
-        seconds = time.perf_counter() - start
+        with kept if losses else contextlib.nullcontext():
+            start = time.perf_counter()
+            rows = function(seed=unit.seed, **unit.settings)
+            seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
+        torch.backends.mkldnn.set_flags(_enabled=onednn, _fp32_precision=None)
     rows = [rows] if isinstance(rows, dict) else rows
-    return name, seed, plain(rows), seconds
+    return plain(rows), seconds, plain(kept.values)
+
+
+FINGERPRINT_RTOL = 1e-4  # another CPU: below 1e-6; a changed constant: 1e-2
+
+
+def fingerprint(e: Experiment) -> dict[str, Any]:
+    """Run the experiment's probe: its rows and its training losses."""
+    unit = e.probe_unit()
+    rows, _, losses = run_unit(unit, losses=True)
+    return {
+        "seed": unit.seed,
+        "probe": plain(e.probe),
+        "rows": rows,
+        "losses": losses,
+        "code_sha256": code_hash(e.module),
+    }
+
+
+def differences(was: Any, now: Any, where: str = "") -> list[str]:
+    """Where two fingerprints differ beyond FINGERPRINT_RTOL (text and wall
+    times left out)."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        if set(was) != set(now):
+            return [f"{where or 'fingerprint'}: fields {sorted(was)} -> {sorted(now)}"]
+        found = []
+        for key in was:
+            if key != "seconds":
+                found += differences(was[key], now[key], f"{where}.{key}".lstrip("."))
+        return found
+    if isinstance(was, list) and isinstance(now, list):
+        if len(was) != len(now):
+            return [f"{where}: {len(was)} values -> {len(now)}"]
+        return [
+            d
+            for i, pair in enumerate(zip(was, now, strict=True))
+            for d in differences(*pair, f"{where}[{i}]")
+        ]
+    if isinstance(was, str) and isinstance(now, str):
+        return []
+    number = (int, float)
+    if (
+        isinstance(was, bool)
+        or isinstance(now, bool)
+        or not (isinstance(was, number) and isinstance(now, number))
+    ):
+        return [] if was == now else [f"{where}: {was!r} -> {now!r}"]
+    if abs(now - was) <= FINGERPRINT_RTOL * max(abs(was), 1e-6):
+        return []
+    return [f"{where}: {was:g} -> {now:g}"]
+
+
+def cache_folder() -> Path:
+    return Path(os.environ.get("LT_LAB_CACHE") or ".cache/lab")
+
+
+def current_fingerprint(e: Experiment) -> dict[str, Any]:
+    """The fingerprint of the code as it is: from the cache, or run now."""
+    path = cache_folder() / "fingerprints" / f"{e.name}-{code_hash(e.module)}.json"
+    if path.is_file():
+        return cast(dict[str, Any], read_json(path, f"rm {path}"))
+    found = fingerprint(e)
+    write_atomically(path, found)
+    return found
+
+
+def stale(found: Record, experiment: Experiment) -> str | None:
+    """Why a record no longer describes what the package's code does, or None."""
+    refresh = f"refresh it with `{REFRESH.format(name=found.name)}`"
+    where = found.path or found.name
+    recorded = found.data.get("fingerprint")
+    if recorded is None:
+        return f"{where}: no fingerprint of the code's behaviour; {refresh}"
+    if found.data["settings"] != plain(experiment.settings):
+        return f"{where}: recorded with other settings than the declared; {refresh}"
+    if recorded["probe"] != plain(experiment.probe):
+        return f"{where}: its fingerprint ran another probe; {refresh}"
+    if recorded["code_sha256"] == code_hash(experiment.module):
+        return None  # the very code that made it
+    now = current_fingerprint(experiment)
+    changed = differences(
+        {"rows": recorded["rows"], "losses": recorded["losses"]},
+        {"rows": now["rows"], "losses": now["losses"]},
+    )
+    if not changed:
+        return None
+    return (
+        f"{where}: the code of {experiment.module} or of the model it uses now "
+        f"behaves otherwise ({changed[0]}); {refresh}"
+    )
+
+
+def write_atomically(path: Path, data: Any) -> None:
+    """Write JSON to `path` through a temporary file and a rename: a reader
+    sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def unit_path(unit: Unit, behaviour: dict[str, Any]) -> Path:
+    """Where a unit's result is cached: by experiment, seed, settings and the
+    fingerprint of the code that runs it."""
+    key = {"function": unit.function, "settings": plain(unit.settings)}
+    key["behaviour"] = {"rows": behaviour["rows"], "losses": behaviour["losses"]}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    return cache_folder() / "units" / unit.name / f"seed-{unit.seed}-{digest[:16]}.json"
 
 
 Results = dict[tuple[str, int], tuple[list[Row], float]]
 
 
-def run_all(units: list[tuple[str, int]], jobs: int) -> Results:
-    """Run (experiment, seed) units, `jobs` at a time, with a progress bar."""
+def run_all(
+    units: Mapping[Unit, Path | None], jobs: int, scheduler: str | None = None
+) -> Results:
+    """Run units `jobs` at a time (or on the Dask cluster at `scheduler`),
+    with a progress bar. A unit with a path is taken from it if it is there,
+    and written to it as soon as it finishes."""
     results: Results = {}
-    with tqdm(total=len(units), unit="run", disable=None, file=sys.stderr) as bar:
-
-        def done(name: str, seed: int, rows: list[Row], seconds: float) -> None:
-            results[name, seed] = rows, seconds
-            bar.update()
-            tqdm.write(f"{name} seed {seed}: {seconds:.0f} s", file=sys.stderr)
-
-        if jobs <= 1:
-            for name, seed in units:
-                done(*run_seed(name, seed))
+    todo = []
+    for unit, path in units.items():
+        if path is not None and path.is_file():
+            cached = read_json(path, f"rm {path}; {REFRESH.format(name=unit.name)}")
+            results[unit.name, unit.seed] = cached["rows"], cached["seconds"]
         else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                futures = [pool.submit(run_seed, n, s) for n, s in units]
-                for future in as_completed(futures):
-                    done(*future.result())
+            todo.append(unit)
+    if len(todo) < len(units):
+        print(
+            f"{len(units) - len(todo)} of {len(units)} units from the cache",
+            file=sys.stderr,
+        )
+    with tqdm(total=len(todo), unit="run", disable=None, file=sys.stderr) as bar:
+
+        def done(unit: Unit, rows: list[Row], seconds: float) -> None:
+            results[unit.name, unit.seed] = rows, seconds
+            path = units[unit]
+            if path is not None:
+                write_atomically(path, {"rows": rows, "seconds": seconds})
+            bar.update()
+            tqdm.write(
+                f"{unit.name} seed {unit.seed}: {seconds:.0f} s", file=sys.stderr
+            )
+
+        for unit, (rows, seconds, _) in run_units(todo, jobs, scheduler):
+            done(unit, rows, seconds)
     return results
 
 
-def write_records(experiments: list[Experiment], folder: Path, jobs: int) -> list[Path]:
-    units = [(e.name, seed) for e in experiments for seed in e.seeds]
-    results = run_all(units, jobs)
+def run_units(
+    units: list[Unit], jobs: int, scheduler: str | None = None
+) -> Iterator[tuple[Unit, tuple[list[Row], float, list[float]]]]:
+    """Run units and yield each with its result as it finishes."""
+    if scheduler is not None:
+        from distributed import Client
+        from distributed import as_completed as finished
+
+        with Client(scheduler) as client:  # type: ignore[no-untyped-call]
+            futures = {client.submit(run_unit, u, pure=False): u for u in units}
+            for future in finished(futures):  # type: ignore[no-untyped-call]
+                yield futures[future], future.result()
+    elif jobs <= 1:
+        for unit in units:
+            yield unit, run_unit(unit)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            submitted = {pool.submit(run_unit, unit): unit for unit in units}
+            for future in as_completed(submitted):
+                yield submitted[future], future.result()
+
+
+def write_records(
+    experiments: list[Experiment], folder: Path, jobs: int, scheduler: str | None = None
+) -> list[Path]:
+    behaviour = {e.name: fingerprint(e) for e in experiments}
+    units = {
+        e.unit(seed): unit_path(e.unit(seed), behaviour[e.name])
+        for e in experiments
+        for seed in e.seeds
+    }
+    results = run_all(units, jobs, scheduler)
     written = []
     for e in experiments:
         seconds = {seed: results[e.name, seed][1] for seed in e.seeds}
@@ -397,6 +633,7 @@ def write_records(experiments: list[Experiment], folder: Path, jobs: int) -> lis
             "settings": plain(e.settings),
             "seeds": {"development": list(e.development), "held_out": list(e.held_out)},
             "results": {str(seed): results[e.name, seed][0] for seed in e.seeds},
+            "fingerprint": behaviour[e.name],
             "package": {
                 "version": literate_transformer.__version__,
                 "source_sha256": source_hash(sorted(PACKAGE.rglob("*.py"))),
@@ -410,8 +647,7 @@ def write_records(experiments: list[Experiment], folder: Path, jobs: int) -> lis
             "seconds_by_seed": {str(s): round(t, 1) for s, t in seconds.items()},
         }
         path = folder / f"{e.name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        write_atomically(path, data)
         written.append(path)
     return written
 
@@ -448,8 +684,29 @@ def compare(e: Experiment, recorded: list[Row], fresh: list[Row]) -> list[str]:
     return problems
 
 
-def verify(experiments: list[Experiment], folder: Path, jobs: int) -> list[str]:
-    """Re-run the first development seed of each experiment; list differences.
+def broken_claims(e: Experiment, seed: int, fresh: list[Row]) -> list[str]:
+    """The claims of `e` that a re-run of `seed` breaks: each claim is made of
+    every seed, so it must hold on a re-run too, whatever machine made it."""
+    problems = []
+    for claim in e.claims:
+        value = claim.value([{**row, "seed": seed} for row in fresh])
+        if not claim.holds(value):
+            problems.append(
+                f"{e.name}: the re-run of seed {seed} breaks the claim "
+                f"{claim.says!r} ({value} against {claim.bound()})"
+            )
+    return problems
+
+
+def verify(
+    experiments: list[Experiment],
+    folder: Path,
+    jobs: int,
+    numerics: Numerics = Numerics(),
+    scheduler: str | None = None,
+) -> list[str]:
+    """Re-run the first development seed of each experiment; list the numbers
+    beyond tolerance and the claims the re-run breaks.
 
     The runs start longest first, by the time their records took, so that
     the jobs finish together instead of one long run ending alone.
@@ -460,22 +717,12 @@ def verify(experiments: list[Experiment], folder: Path, jobs: int) -> list[str]:
         return float(seconds.get(str(e.development[0]), 0.0))
 
     ordered = sorted(experiments, key=recorded_seconds, reverse=True)
-    units = [(e.name, e.development[0]) for e in ordered]
-    results = run_all(units, jobs)
+    units = {e.unit(e.development[0], numerics): None for e in ordered}
+    results = run_all(units, jobs, scheduler)
     problems = []
     for e in experiments:
         seed = e.development[0]
         rows = load_record(e.name, folder).data["results"][str(seed)]
-        problems += compare(e, rows, results[e.name, seed][0])
+        fresh = results[e.name, seed][0]
+        problems += compare(e, rows, fresh) + broken_claims(e, seed, fresh)
     return problems
-
-
-def stale(found: Record, experiment: Experiment) -> str | None:
-    """Why a record no longer describes the package's code, or None."""
-    if found.data["package"]["code_sha256"] == code_hash(experiment.module):
-        return None
-    return (
-        f"{found.path or found.name}: recorded with other code of the model or "
-        f"of {experiment.module}; refresh it with "
-        f"`{REFRESH.format(name=found.name)}`"
-    )

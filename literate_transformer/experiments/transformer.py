@@ -18,6 +18,9 @@ from literate_transformer.train import History, train
 
 __all__ = ["first_layer_attention", "padding_share", "reverse_demo", "train_reverse"]
 
+# The string of the chapter's attention figure: six symbols, four pads.
+SHOWN = [[3, 7, 7, 12, 5, 9, 0, 0, 0, 0]]
+
 
 def train_reverse(*, seed: int = 0, steps: int = 500) -> tuple[Transformer, History]:
     """Train the chapter's model on reverse; return the model and its history."""
@@ -66,13 +69,16 @@ def padding_share(model: Transformer, task: SyntheticTask, *, seed: int) -> floa
 
 
 def reverse_demo(*, seed: int, steps: int) -> dict[str, Any]:
-    """The learning curves of train_reverse, and the padding share of the
-    trained model, as a record's row."""
+    """The learning curves of train_reverse, the padding share of the trained
+    model and its first layer's attention on SHOWN, as a record's row."""
     model, history = train_reverse(seed=seed, steps=steps)
     task = SyntheticTask("reverse", num_symbols=10, min_len=1, max_len=10)
     start, end = sum(history.loss[:10]) / 10, sum(history.loss[-50:]) / 50
+    share = padding_share(model, task, seed=seed)
+    masked, unmasked = first_layer_attention(model, torch.tensor(SHOWN))
     return {
-        "padding_share": padding_share(model, task, seed=seed),
+        "padding_share": share,
+        "attention": {"masked": masked[0].tolist(), "unmasked": unmasked[0].tolist()},
         "loss": history.loss,
         "loss_start": start,
         "loss_end": end,

@@ -1,0 +1,171 @@
+"""Staleness by behaviour: a record goes stale when what its experiment
+computes changes, not when its source text does, and not on another
+machine's rounding. Each case runs the fingerprints of a modified copy of
+the package in a process of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from literate_transformer.experiments import records
+from literate_transformer.experiments.records import (
+    Numerics,
+    Record,
+    differences,
+    load_record,
+    run_unit,
+    stale,
+)
+from literate_transformer.experiments.registry import EXPERIMENTS
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDER = ROOT / "docs" / "records"
+
+# Prints {name: why or None} for every declared experiment's record.
+REPORT = """
+import json, sys
+from pathlib import Path
+from literate_transformer.experiments.records import load_record, stale
+from literate_transformer.experiments.registry import EXPERIMENTS
+folder = Path(sys.argv[1])
+print(json.dumps({n: stale(load_record(n, folder), e) for n, e in EXPERIMENTS.items()}))
+"""
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, (path, old)
+    path.write_text(text.replace(old, new))
+
+
+def refactored(package: Path) -> None:
+    """A moved function, a renamed local and a new docstring: no behaviour."""
+    masks = package / "masks.py"
+    text = masks.read_text()
+    moved = re.search(r"\ndef key_mask_from_embeddings\(.*?\n(?=\n\ndef )", text, re.S)
+    assert moved is not None
+    masks.write_text(text.replace(moved[0], "") + "\n" + moved[0].lstrip("\n"))
+    attention = package / "attention.py"
+    text = attention.read_text()
+    start = text.index("    scores = q @ k")
+    end = text.index("weights = scores.softmax", start) + len(
+        "weights = scores.softmax"
+    )
+    renamed = re.sub(r"\bscores\b", "logits_", text[start:end])
+    attention.write_text(text[:start] + renamed + text[end:])
+    edit(
+        package / "layers.py",
+        '(N, T, d_model) -> same."""',
+        '(N, T, d_model) -> same.\n\n    Each position alone.\n    """',
+    )
+
+
+def constant_changed(package: Path) -> None:
+    """The learned position table starts at 0.5 instead of 1/sqrt(2)."""
+    edit(
+        package / "positional.py",
+        "torch.randn(max_len, d_model) * 2**-0.5",
+        "torch.randn(max_len, d_model) * 0.5",
+    )
+
+
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory) -> dict[str, dict[str, str | None]]:
+    """The staleness of every record under each change, run side by side."""
+    running = {}
+    for name, change in (("refactored", refactored), ("constant", constant_changed)):
+        tmp = tmp_path_factory.mktemp(name)
+        shutil.copytree(
+            records.PACKAGE,
+            tmp / "literate_transformer",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        change(tmp / "literate_transformer")
+        env = {**os.environ, "PYTHONPATH": str(tmp), "LT_LAB_CACHE": str(tmp / "c")}
+        command = [sys.executable, "-c", REPORT, str(FOLDER)]
+        running[name] = (
+            subprocess.Popen(
+                command, env=env, cwd=tmp, stdout=subprocess.PIPE, text=True
+            ),
+            tmp,
+        )
+    found = {}
+    for name, (process, tmp) in running.items():
+        out, _ = process.communicate(timeout=900)
+        assert process.returncode == 0, name
+        found[name] = json.loads(out)
+        # Every experiment's code hash changed, so every fingerprint ran.
+        ran = sorted(
+            p.name.split("-")[0] for p in (tmp / "c" / "fingerprints").iterdir()
+        )
+        assert len(ran) == len(EXPERIMENTS), ran
+    return found
+
+
+def test_a_moved_function_a_renamed_local_and_a_docstring_leave_every_record_fresh(
+    verdicts,
+):
+    assert verdicts["refactored"] == dict.fromkeys(EXPERIMENTS), verdicts["refactored"]
+
+
+def test_a_changed_constant_makes_exactly_the_affected_records_stale(verdicts):
+    # The experiments with a learned position table: the others never build one.
+    affected = {"positions", "lengths", "lm-positions"}
+    found = verdicts["constant"]
+    assert {n for n, why in found.items() if why} == affected, found
+    for name in affected:
+        assert "now behaves otherwise" in found[name]
+        assert f"`nox -s experiments -- {name}`" in found[name]
+
+
+@pytest.mark.parametrize("name", ["reverse-demo", "energy", "lm-demo"])
+def test_a_fingerprint_holds_with_other_numerics(name):
+    """Two threads and no oneDNN: another machine's rounding is no change."""
+    experiment = EXPERIMENTS[name]
+    recorded = load_record(name, FOLDER).data["fingerprint"]
+    unit = replace(experiment.probe_unit(), numerics=Numerics(2, onednn=False))
+    rows, _, losses = run_unit(unit, losses=True)
+    assert rows and losses
+    was = {"rows": recorded["rows"], "losses": recorded["losses"]}
+    assert differences(was, {"rows": rows, "losses": losses}) == []
+
+
+def test_differences_name_each_number_beyond_the_tolerance():
+    was = {
+        "rows": [{"a": 100.0, "text": "x", "seconds": 1.0, "n": None}],
+        "losses": [2.0],
+    }
+    close = {
+        "rows": [{"a": 100.005, "text": "y", "seconds": 9.0, "n": None}],
+        "losses": [2.0],
+    }
+    assert differences(was, close) == []
+    far = {
+        "rows": [{"a": 100.02, "text": "x", "seconds": 1.0, "n": 3}],
+        "losses": [2.1],
+    }
+    assert differences(was, far) == [
+        "rows[0].a: 100 -> 100.02",
+        "rows[0].n: None -> 3",
+        "losses[0]: 2 -> 2.1",
+    ]
+    assert differences(was, {**was, "losses": [2.0, 2.0]}) == ["losses: 1 values -> 2"]
+
+
+def test_a_record_without_a_fingerprint_or_with_other_settings_is_stale():
+    experiment = EXPERIMENTS["energy"]
+    data = load_record("energy", FOLDER).data
+    assert stale(Record(data), experiment) is None
+    bare = {k: v for k, v in data.items() if k != "fingerprint"}
+    assert "no fingerprint" in stale(Record(bare), experiment)
+    other = {**data, "settings": {"steps": 401}}
+    assert "other settings" in stale(Record(other), experiment)
