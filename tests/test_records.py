@@ -173,6 +173,23 @@ def test_compare_names_each_result_beyond_its_tolerance():
     assert "2 rows now, 1 recorded" in compare(experiment, recorded, far * 2)[0]
 
 
+def test_an_unsettled_row_is_held_to_the_range_of_every_seed():
+    experiment = tiny(
+        key=("kind",), tolerance={"value": 1.0}, unsettled=({"kind": "b"},)
+    )
+    recorded = [{"kind": "a", "value": 10.0}, {"kind": "b", "value": 10.0}]
+    every_seed = [
+        recorded,
+        [{"kind": "a", "value": 12.0}, {"kind": "b", "value": 90.0}],
+    ]
+    fresh = [{"kind": "a", "value": 10.5}, {"kind": "b", "value": 60.0}]
+    assert compare(experiment, recorded, fresh, every_seed) == []
+    # A settled row is held to its own seed, even within the range of all.
+    far = [{"kind": "a", "value": 12.0}, {"kind": "b", "value": 91.5}]
+    problems = compare(experiment, recorded, far, every_seed)
+    assert [p.split(")")[0] for p in problems] == ["tiny (kind=a", "tiny (kind=b"]
+
+
 def test_verify_fails_on_a_perturbed_record(tmp_path, capsys, monkeypatch):
     for name in EXPERIMENTS:
         shutil.copy(FOLDER / f"{name}.json", tmp_path)

