@@ -447,7 +447,7 @@ def run_unit(unit: Unit, losses: bool = False) -> tuple[list[Row], float, list[f
     return plain(rows), seconds, plain(kept.values)
 
 
-FINGERPRINT_RTOL = 1e-4  # another CPU: below 1e-6; a changed constant: 1e-2
+FINGERPRINT_RTOL = 1e-4
 
 
 def fingerprint(e: Experiment) -> dict[str, Any]:
