@@ -598,8 +598,14 @@ def run_units(
 ) -> Iterator[tuple[Unit, tuple[list[Row], float, list[float]]]]:
     """Run units and yield each with its result as it finishes."""
     if scheduler is not None:
-        from distributed import Client
-        from distributed import as_completed as finished
+        try:  # an optional dependency: only a recording on a cluster needs it
+            from distributed import Client
+            from distributed import as_completed as finished
+        except ImportError:
+            raise ImportError(
+                "--scheduler: expected the `distributed` package installed "
+                "(pip install distributed; nox -s experiments installs it)"
+            ) from None
 
         with Client(scheduler) as client:  # type: ignore[no-untyped-call]
             futures = {client.submit(run_unit, u, pure=False): u for u in units}
