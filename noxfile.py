@@ -11,7 +11,7 @@ experiments, notebooks, wheel, browser, bench.
     nox -s bench            benchmarks against torch.nn (not part of the tests)
     nox -s tangle           write literate_transformer/ from the chapters
     nox -s tangle -- --check   fail if the package differs from the chapters
-    nox -s typecheck        mypy, strict, over the package
+    nox -s typecheck        mypy, strict, over the library and the lab
 
 Environments are reused between runs. PyTorch is pinned to the CPU build that
 these sessions were tested with; set LT_TORCH to install another, for example
@@ -76,8 +76,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy in strict mode over the package (settings in pyproject.toml): the
-    chapters' code, as tangled, with the types that py.typed promises users."""
+    """mypy in strict mode over the library and the lab (settings in
+    pyproject.toml): the chapters' code, as tangled, with the types that
+    py.typed promises users."""
     install_package(session, "typecheck")
     session.run("mypy", *session.posargs)
 
@@ -131,7 +132,7 @@ def experiments(session: nox.Session) -> None:
     install_package(session, "tangle", "lab")
     # A record must come from the code the chapters show.
     session.run("python", "-m", "tools.tangle", "--check")
-    session.run("python", "-m", "literate_transformer", "experiments", *session.posargs)
+    session.run("python", "-m", "lab", "experiments", *session.posargs)
 
 
 @nox.session

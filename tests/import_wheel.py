@@ -1,5 +1,8 @@
-"""Import every module of an installed wheel, read the corpus it ships, and
-train the language model briefly from the shell (run by `nox -s wheel`).
+"""Check an installed wheel (run by `nox -s wheel`): it holds the model library
+and nothing of the lab (no experiment, record, registry or experiment command
+line) and asks for no NumPy; every module imports; it reads the corpus it
+ships; and from the shell it trains the synthetic task for a few steps, and
+trains and samples the language model.
 
     python tests/import_wheel.py dist/literate_transformer-0.1.0-py3-none-any.whl
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -28,9 +32,33 @@ def modules_in(wheel: Path) -> list[str]:
     return sorted(names)
 
 
+# Names of the lab's modules and folders: none may be in the wheel.
+LAB_NAMES = ("lab/", "experiments", "records", "registry", "fingerprint")
+
+
+def requirements(wheel: Path) -> list[str]:
+    """The Requires-Dist lines of the wheel's metadata, without extras."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith("/METADATA")]
+        text = archive.read(metadata).decode("utf-8")
+    return [
+        line.split(":", 1)[1].strip()
+        for line in text.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
+
+
 def main(wheel: Path) -> int:
     with zipfile.ZipFile(wheel) as archive:
         files = set(archive.namelist())
+    lab = sorted(f for f in files if any(name in f for name in LAB_NAMES))
+    if lab:
+        print(f"{wheel.name}: holds the lab's files {lab}", file=sys.stderr)
+        return 1
+    needs = requirements(wheel)
+    if any(req.lower().startswith("numpy") for req in needs) or not needs:
+        print(f"{wheel.name}: requires {needs}; expected torch, tqdm", file=sys.stderr)
+        return 1
     for needed in ("py.typed", "data/pydoc_topics.txt"):
         if f"literate_transformer/{needed}" not in files:
             print(f"{wheel.name}: {needed} is missing", file=sys.stderr)
@@ -55,7 +83,26 @@ def main(wheel: Path) -> int:
         print(f"__version__ {package.__version__} != wheel {version}", file=sys.stderr)
         return 1
     print(f"{wheel.name}: {len(modules)} module(s) imported, version {version}")
-    return language_model_from_the_shell()
+    print(f"requires {needs}")
+    return synthetic_task_from_the_shell() or language_model_from_the_shell()
+
+
+def synthetic_task_from_the_shell() -> int:
+    """`python -m literate_transformer train`: a few steps on the copy task."""
+    command = [sys.executable, "-m", "literate_transformer", "train"]
+    with tempfile.TemporaryDirectory() as folder:
+        history = Path(folder) / "history.json"
+        short = ["--task", "copy", "--steps", "5", "--quiet", "--json", str(history)]
+        shown = subprocess.run([*command, *short], capture_output=True, text=True)
+        if shown.returncode != 0 or not history.is_file():
+            print(f"train failed:\n{shown.stdout}{shown.stderr}", file=sys.stderr)
+            return 1
+        run = json.loads(history.read_text(encoding="utf-8"))
+    if len(run["loss"]) != 5 or not all(map(math.isfinite, run["loss"])):
+        print(f"train wrote an unexpected history: {run}", file=sys.stderr)
+        return 1
+    print(f"train: 5 steps of copy, loss {run['loss'][0]:.2f} -> {run['loss'][-1]:.2f}")
+    return 0
 
 
 def language_model_from_the_shell() -> int:

@@ -4,8 +4,9 @@
 
 Run by `nox -s notebooks` after `nox -s docs`. Each notebook runs top to
 bottom in a fresh Python kernel, in an empty folder of its own (so nothing of
-the checkout is on hand but the installed package and, through LT_RECORDS,
-the experiments' records, as a reader's notebook finds them), and the check
+the checkout is on hand but the installed package and, through PYTHONPATH and
+LT_RECORDS, the lab and the experiments' records, as a reader's notebook
+finds them), and the check
 fails on the first cell that raises.
 """
 
@@ -38,11 +39,19 @@ def run_notebook(path: Path, *, timeout: int) -> float:
         return time.perf_counter() - start
 
 
-RECORDS = Path(__file__).resolve().parent.parent / "docs" / "records"
+ROOT = Path(__file__).resolve().parent.parent
+RECORDS = ROOT / "docs" / "records"
 
 
 def main() -> int:
-    os.environ["LT_RECORDS"] = str(RECORDS)  # the kernels inherit it
+    # The kernels inherit both: the records, and a folder that holds the lab
+    # alone (a link to the checkout's), so that the package itself still comes
+    # from the installed copy.
+    os.environ["LT_RECORDS"] = str(RECORDS)
+    beside = Path(tempfile.mkdtemp(prefix="lt-lab-"))
+    (beside / "lab").symlink_to(ROOT / "lab", target_is_directory=True)
+    found = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(beside), found]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="the site's downloads/ folder")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")

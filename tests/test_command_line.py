@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
+import lab.cli
 import literate_transformer.__main__ as command_line
+from literate_transformer import lm_command
 from literate_transformer.__main__ import main
-from literate_transformer.experiments import lm_command
 from literate_transformer.text import load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +88,11 @@ def test_a_bad_train_option_exits_2_naming_the_flag_before_training(
     ],
 )
 def test_a_bad_experiment_option_exits_2_naming_the_flag(argv, message, capsys):
-    status, err = run_main(argv, capsys)
+    try:
+        status = lab.cli.main(argv)  # python -m lab
+    except SystemExit as exit_:
+        status = exit_.code
+    err = capsys.readouterr().err
     assert status == 2 and message in err, err
 
 

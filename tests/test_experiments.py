@@ -7,13 +7,14 @@ import json
 import pytest
 import torch
 
-from literate_transformer.__main__ import main
-from literate_transformer.experiments.common import steps_to
-from literate_transformer.experiments.dropout import METHODS, input_dropout_run
-from literate_transformer.experiments.lm import lm_dropout, lm_positions, word_order
-from literate_transformer.experiments.positional import (
+from lab.cli import main
+from lab.common import steps_to
+from lab.dropout import METHODS, input_dropout_run, lm_dropout
+from lab.lm import word_order
+from lab.positional import (
     POSITION_VARIANTS,
     compare_positions,
+    lm_positions,
     share_in,
     span,
     summarise,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from literate_transformer.experiments import records
+from lab import records
 from tests.tiny_lab import TINY
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""experiments/records.py and registry.py: declarations, records, verification,
+"""lab/records.py and lab/registry.py: declarations, records, verification,
 staleness. The records themselves are checked against the code they came from."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from literate_transformer.__main__ import main
-from literate_transformer.experiments import records
-from literate_transformer.experiments.records import (
+from lab import records
+from lab.cli import main
+from lab.common import between, down, up
+from lab.records import (
     Claim,
     Experiment,
     Record,
@@ -22,12 +23,9 @@ from literate_transformer.experiments.records import (
     spell,
     stale,
 )
-from literate_transformer.experiments.registry import (
+from lab.registry import (
     EXPERIMENTS,
-    between,
-    down,
     facts,
-    up,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,80 +81,98 @@ def test_every_record_holds_what_a_record_promises():
         assert data["date"].endswith("+00:00"), data["date"]
 
 
-def unchanged(name: str) -> bool:
-    """Whether experiment `name`'s code is byte for byte what made its record:
-    then its record is fresh without running anything (tests/test_staleness.py
-    checks what happens when it is not)."""
-    recorded = load_record(name, FOLDER).data["package"]["code_sha256"]
-    return records.code_hash(EXPERIMENTS[name].module) == recorded
+def copy_code(tmp_path: Path, monkeypatch) -> dict[str, Path]:
+    """A copy of the library and the lab, which records.code_hash then reads."""
+    roots = {}
+    for name, root in records.CODE_ROOTS.items():
+        roots[name] = tmp_path / name
+        shutil.copytree(root, roots[name], ignore=shutil.ignore_patterns("*.pyc"))
+    monkeypatch.setattr(records, "CODE_ROOTS", roots)
+    return roots
+
+
+def hashes() -> dict[str, str]:
+    return {name: records.code_hash(e.module) for name, e in EXPERIMENTS.items()}
 
 
 def test_a_change_to_a_model_module_changes_every_experiments_code(
     tmp_path, monkeypatch
 ):
-    copy = tmp_path / "literate_transformer"
-    shutil.copytree(records.PACKAGE, copy, ignore=shutil.ignore_patterns("*.pyc"))
-    monkeypatch.setattr(records, "PACKAGE", copy)
-    assert all(unchanged(name) for name in EXPERIMENTS)
-    cli = copy / "experiments" / "cli.py"  # the command line decides no result
-    cli.write_text(cli.read_text() + "# a comment\n")
-    assert all(unchanged(name) for name in EXPERIMENTS)
-    attention = copy / "attention.py"
+    before = hashes()
+    roots = copy_code(tmp_path, monkeypatch)
+    assert hashes() == before  # a copy hashes as the original
+    # The command lines decide no result.
+    for command in (
+        roots["lab"] / "cli.py",
+        roots["literate_transformer"] / "__main__.py",
+    ):
+        command.write_text(command.read_text() + "ANSWER = 42\n")
+    assert hashes() == before
+    attention = roots["literate_transformer"] / "attention.py"
     attention.write_text(attention.read_text().replace("bias", "bias ", 1))
-    assert not any(unchanged(name) for name in EXPERIMENTS)
+    now = hashes()
+    assert all(now[name] != before[name] for name in EXPERIMENTS)
 
 
 def test_a_change_to_one_chapters_experiments_leaves_the_others_code_unchanged(
     tmp_path, monkeypatch
 ):
-    copy = tmp_path / "literate_transformer"
-    shutil.copytree(records.PACKAGE, copy, ignore=shutil.ignore_patterns("*.pyc"))
-    monkeypatch.setattr(records, "PACKAGE", copy)
-    dropout = copy / "experiments" / "dropout.py"
+    before = hashes()
+    roots = copy_code(tmp_path, monkeypatch)
+    dropout = roots["lab"] / "dropout.py"
     dropout.write_text(dropout.read_text() + "\nANSWER = 42\n")
-    assert unchanged("positions")
-    assert not unchanged("dropout-rates")
+    now = hashes()
+    assert now["positions"] == before["positions"]
+    assert now["reverse-demo"] == before["reverse-demo"]
+    assert now["dropout-rates"] != before["dropout-rates"]
+    assert now["lm-dropout"] != before["lm-dropout"]
 
 
 def test_a_new_module_or_a_moved_block_leaves_the_code_unchanged(tmp_path, monkeypatch):
-    copy = tmp_path / "literate_transformer"
-    shutil.copytree(records.PACKAGE, copy, ignore=shutil.ignore_patterns("*.pyc"))
-    monkeypatch.setattr(records, "PACKAGE", copy)
+    before = hashes()["positions"]
+    roots = copy_code(tmp_path, monkeypatch)
+    copy = roots["literate_transformer"]
     (copy / "newcomer.py").write_text("import torch\n")  # imported by no experiment
-    assert unchanged("positions")
+    assert hashes()["positions"] == before
     masks = copy / "masks.py"  # a block moved: only the header's chapters change
     text = masks.read_text()
     header = next(line for line in text.splitlines() if line.startswith("# Explained"))
     masks.write_text(text.replace(header, "# Explained in: docs/elsewhere.md"))
-    assert unchanged("positions")
+    assert hashes()["positions"] == before
     masks.write_text(text.replace("!= 0", "!= 1", 1))  # the code changes
-    assert not unchanged("positions")
+    assert hashes()["positions"] != before
 
 
-def test_code_files_follow_the_imports_of_an_experiment(tmp_path, monkeypatch):
-    package = tmp_path / "literate_transformer"
-    (package / "experiments").mkdir(parents=True)
+def test_code_files_follow_the_imports_across_the_library_and_the_lab(
+    tmp_path, monkeypatch
+):
+    library, lab = tmp_path / "literate_transformer", tmp_path / "lab"
     files = {
-        "__init__.py": "",
-        "experiments/__init__.py": "",
-        "experiments/common.py": "from literate_transformer.base import x\n",
-        "experiments/mine.py": "import literate_transformer.other\n"
-        "from literate_transformer.layer import f\n",
-        "layer.py": "from literate_transformer import base\n",
-        "base.py": "x = 1\n",
-        "other.py": "",
-        "unrelated.py": "from literate_transformer.base import x\n",
+        "literate_transformer/__init__.py": "",
+        "literate_transformer/layer.py": "from literate_transformer import base\n",
+        "literate_transformer/base.py": "x = 1\n",
+        "literate_transformer/other.py": "",
+        "literate_transformer/unrelated.py": "from literate_transformer import base\n",
+        "lab/__init__.py": "",
+        "lab/common.py": "from literate_transformer.base import x\n",
+        "lab/mine.py": "import literate_transformer.other\nfrom lab.helper import f\n",
+        "lab/helper.py": "from literate_transformer.layer import f\n",
+        "lab/unrelated.py": "",
     }
     for name, text in files.items():
-        (package / name).write_text(text)
-    monkeypatch.setattr(records, "PACKAGE", package)
-    found = records.code_files("literate_transformer.experiments.mine")
-    assert [path.relative_to(package).as_posix() for path in found] == [
-        "base.py",
-        "experiments/common.py",
-        "experiments/mine.py",
-        "layer.py",
-        "other.py",
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(
+        records, "CODE_ROOTS", {"literate_transformer": library, "lab": lab}
+    )
+    found = records.code_files("lab.mine")
+    assert [path.relative_to(tmp_path).as_posix() for path in found] == [
+        "lab/common.py",
+        "lab/helper.py",
+        "lab/mine.py",
+        "literate_transformer/base.py",
+        "literate_transformer/layer.py",
+        "literate_transformer/other.py",
     ]
 
 

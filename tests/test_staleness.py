@@ -1,7 +1,7 @@
 """Staleness by behaviour: a record goes stale when what its experiment
 computes changes, not when its source text does, and not on another
 machine's rounding. Each case runs the fingerprints of a modified copy of
-the package in a process of its own."""
+the library and the lab in a process of its own."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from literate_transformer.experiments import records
-from literate_transformer.experiments.records import (
+from lab import records
+from lab.records import (
     Numerics,
     Record,
     differences,
@@ -25,7 +25,7 @@ from literate_transformer.experiments.records import (
     run_unit,
     stale,
 )
-from literate_transformer.experiments.registry import EXPERIMENTS
+from lab.registry import EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "docs" / "records"
@@ -34,8 +34,8 @@ FOLDER = ROOT / "docs" / "records"
 REPORT = """
 import json, sys
 from pathlib import Path
-from literate_transformer.experiments.records import load_record, stale
-from literate_transformer.experiments.registry import EXPERIMENTS
+from lab.records import load_record, stale
+from lab.registry import EXPERIMENTS
 folder = Path(sys.argv[1])
 print(json.dumps({n: stale(load_record(n, folder), e) for n, e in EXPERIMENTS.items()}))
 """
@@ -84,11 +84,10 @@ def verdicts(tmp_path_factory) -> dict[str, dict[str, str | None]]:
     running = {}
     for name, change in (("refactored", refactored), ("constant", constant_changed)):
         tmp = tmp_path_factory.mktemp(name)
-        shutil.copytree(
-            records.PACKAGE,
-            tmp / "literate_transformer",
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
+        for package, root in records.CODE_ROOTS.items():
+            shutil.copytree(
+                root, tmp / package, ignore=shutil.ignore_patterns("__pycache__")
+            )
         change(tmp / "literate_transformer")
         env = {**os.environ, "PYTHONPATH": str(tmp), "LT_LAB_CACHE": str(tmp / "c")}
         command = [sys.executable, "-c", REPORT, str(FOLDER)]

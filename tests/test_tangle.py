@@ -31,7 +31,7 @@ def tangle(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A copy of what the tangle reads and writes."""
-    for name in ("docs", "tools", "literate_transformer"):
+    for name in ("docs", "tools", "literate_transformer", "lab"):
         shutil.copytree(
             ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -192,7 +192,7 @@ def test_a_chapter_cannot_write_outside_the_package(repo: Path):
     add_block(repo / "docs" / "literate.md", ".python file=elsewhere.py", "X = 1")
     done = tangle(repo)
     assert done.returncode == 1
-    assert "outside literate_transformer/" in done.stderr, done.stderr
+    assert "outside literate_transformer/ and lab/" in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize(
@@ -214,7 +214,7 @@ def test_a_block_that_climbs_out_of_the_package_writes_nothing(
     before = sorted(repo.rglob("*"))
     done = tangle(repo, *mode)
     assert done.returncode == 1, done.stdout
-    assert "outside literate_transformer/" in done.stderr, done.stderr
+    assert "outside literate_transformer/ and lab/" in done.stderr, done.stderr
     assert "nothing was written" in done.stderr, done.stderr
     # Not next to the repository, not in the temporary folders, not in it.
     for folder in (repo, repo.parent, Path(tempfile.gettempdir())):

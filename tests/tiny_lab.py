@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from literate_transformer.experiments.records import Experiment, write_records
+from lab.records import Experiment, write_records
 
 
 def count(*, seed: int, steps: int, pause: float) -> dict[str, Any]:

@@ -29,7 +29,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PACKAGE = "literate_transformer"
+PACKAGE = "literate_transformer"  # the library: what `pip install` gives
+LAB = "lab"  # the chapters' experiments, records and runner: not shipped
+PACKAGES = (PACKAGE, LAB)  # every folder that the chapters tangle into
 DOCS = "docs"
 CLAIM_INFOS = frozenset({"python"})  # exactly what pytest-codeblocks runs
 
@@ -242,7 +244,7 @@ def defined_names(code: str) -> list[str]:
 def definitions(
     text: str, where: str = "<chapter>", *, anchors: bool = True
 ) -> list[Definition]:
-    """The definition blocks of a chapter that tangle into the package, with
+    """The definition blocks of a chapter that tangle into the library, with
     their sections (anchors=False: headings only, without Python-Markdown), in
     order."""
     lines = text.splitlines()

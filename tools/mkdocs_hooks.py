@@ -18,7 +18,7 @@ Results come from the experiments' records (docs/records/, written by
 `nox -s experiments`):
 
 - `{{NAME:FACT}}` in a page's prose is replaced by a number that the
-  experiment NAME's declaration (literate_transformer/experiments/registry.py)
+  experiment NAME's declaration (in its chapter's module of lab/)
   computes from its record; an unknown experiment or fact is a warning;
 - a Python block after a line `<!--lt:output-->` is run when the site is
   built, and what it prints is shown under it (it loads a record and prints a
@@ -95,8 +95,8 @@ OUTPUT_TITLE = "Output, computed from the record when this page was built"
 
 def check_records(folder: Path) -> None:
     """Warn (so the strict build fails) about stale, unknown or missing records."""
-    from literate_transformer.experiments.records import load_record, stale
-    from literate_transformer.experiments.registry import EXPERIMENTS
+    from lab.records import load_record, stale
+    from lab.registry import EXPERIMENTS
 
     for name, experiment in EXPERIMENTS.items():
         try:
@@ -121,7 +121,7 @@ def bench_facts(docs: Path) -> dict[str, str]:
 def fill_facts(markdown: str, page: str, docs: Path) -> str:
     """Replace each {{NAME:FACT}} with the fact, computed from NAME's record
     (NAME `bench`: the recorded bench run)."""
-    from literate_transformer.experiments.registry import facts
+    from lab.registry import facts
 
     known: dict[str, dict[str, str]] = {}
 

@@ -99,7 +99,7 @@ def chapter_notebook(
             language = info.split()[0] if info else ""
             text.append(f"```{language}\n{body}\n```")
     flush()
-    records = RECORDS_NOTE if "load_record(" in markdown else ""
+    records = RECORDS_NOTE if "from lab" in markdown else ""
     intro = new_markdown_cell(
         f"This notebook is generated from the chapter [{chapter}]({page}) when "
         "the site is built. It needs the package (`pip install "
@@ -137,10 +137,12 @@ def chapter_notebook(
 
 
 RECORDS_NOTE = (
-    " The cells that show experiment results read the experiments' records, "
-    "the JSON files of `docs/records/` in the repository (the site serves them "
-    "under `records/`): run the notebook from the root of a clone, or set the "
-    "environment variable `LT_RECORDS` to a folder that holds them."
+    " The cells that show experiment results use the lab, `lab/` in the "
+    "repository (the site's experiments and claims; the package does not ship "
+    "it), and the experiments' records, the JSON files of `docs/records/` (the "
+    "site serves them under `records/`): run the notebook from the root of a "
+    "clone, or put a clone on `PYTHONPATH` and set the environment variable "
+    "`LT_RECORDS` to its `docs/records`."
 )
 
 

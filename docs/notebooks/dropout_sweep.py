@@ -24,7 +24,7 @@
 import matplotlib.pyplot as plt
 from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-from literate_transformer.experiments.records import load_record
+from lab.records import load_record
 
 set_matplotlib_formats("svg")
 rates = load_record("dropout-rates")

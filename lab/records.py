@@ -21,7 +21,6 @@ import importlib
 import json
 import multiprocessing
 import os
-import platform
 import sys
 import textwrap
 import time
@@ -37,7 +36,9 @@ from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 from tqdm import tqdm
 
+import lab
 import literate_transformer
+from literate_transformer.cli import machine
 
 __all__ = [
     "Checked",
@@ -62,8 +63,11 @@ __all__ = [
 
 Row = dict[str, Any]
 PACKAGE = Path(literate_transformer.__file__).resolve().parent
-# docs/records of the checkout the package was installed from, if any.
-CHECKOUT_RECORDS = PACKAGE.parent / "docs" / "records"
+LAB = Path(lab.__file__).resolve().parent
+# Where the code of each package that an experiment may import lives.
+CODE_ROOTS = {"literate_transformer": PACKAGE, "lab": LAB}
+# docs/records of the checkout the lab runs from.
+CHECKOUT_RECORDS = LAB.parent / "docs" / "records"
 REFRESH = "nox -s experiments -- {name}"
 # A fingerprint runs each experiment for this many steps of every variant.
 PROBE_STEPS = 4
@@ -154,8 +158,8 @@ class Experiment:
 
 
 def imported_modules(path: Path) -> set[str]:
-    """The names of this package that the file at `path` imports: modules, and
-    names imported from modules (some of which are modules too)."""
+    """The names of the library and the lab that the file at `path` imports:
+    modules, and names imported from modules (some of which are modules too)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -163,21 +167,25 @@ def imported_modules(path: Path) -> set[str]:
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {name for name in found if name.split(".")[0] == PACKAGE.name}
+    return {name for name in found if name.split(".")[0] in CODE_ROOTS}
 
 
 def module_file(name: str) -> Path | None:
-    """The file of module `name` of this package, or None (not a module)."""
-    parts = name.split(".")[1:]
-    path = PACKAGE.joinpath(*parts).with_suffix(".py") if parts else None
-    return path if path is not None and path.is_file() else None
+    """The file of module `name` of the library or the lab, or None (not a
+    module: a name imported from one, a package's __init__, or a module of
+    neither package)."""
+    top, *parts = name.split(".")
+    if top not in CODE_ROOTS or not parts:
+        return None
+    path = CODE_ROOTS[top].joinpath(*parts).with_suffix(".py")
+    return path if path.is_file() else None
 
 
 def code_files(module: str) -> list[Path]:
     """The files whose code decides the results of an experiment in `module`:
-    the module, the modules it imports, directly or not, and
-    experiments/common.py; never __init__.py or __main__.py."""
-    todo, seen = [module, f"{PACKAGE.name}.experiments.common"], set()
+    the module, the modules it imports, directly or not, and lab/common.py;
+    never __init__.py or __main__.py."""
+    todo, seen = [module, "lab.common"], set()
     while todo:
         path = module_file(todo.pop())
         if path is None or path in seen:
@@ -188,7 +196,7 @@ def code_files(module: str) -> list[Path]:
 
 
 def source_hash(paths: Iterable[Path]) -> str:
-    """sha256 over the files' names (relative to the package) and code.
+    """sha256 over the files' names (relative to the checkout) and code.
 
     The comment lines the tangler writes at the top of a file (which chapters
     explain it) are left out: moving a block to another page changes them,
@@ -200,7 +208,11 @@ def source_hash(paths: Iterable[Path]) -> str:
         lines = path.read_bytes().replace(b"\r\n", b"\n").split(b"\n")
         while lines and lines[0].startswith(header):
             lines.pop(0)
-        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0")
+        name = path.relative_to(path.parents[len(path.parents) - 1])
+        for top, root in CODE_ROOTS.items():
+            if path.is_relative_to(root):
+                name = Path(top, path.relative_to(root))
+        digest.update(name.as_posix().encode() + b"\0")
         digest.update(b"\n".join(lines) + b"\0")
     return digest.hexdigest()
 
@@ -210,22 +222,12 @@ def code_hash(module: str) -> str:
 
 
 def environment() -> dict[str, Any]:
-    """Where a record was made: versions, CPU, threads."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+    """Where a record was made: versions, CPU, threads (the library's command
+    line writes the same, without NumPy, which the library does not use)."""
+    found = machine()
+    return {"python": found["python"], "torch": found["torch"]} | {
         "numpy": numpy.__version__,
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "platform": platform.platform(),
+        **found,
     }
 
 
@@ -331,11 +333,7 @@ class Checked:
         return [s for s, v in self.values.items() if not self.claim.holds(v)]
 
 
-def check_claims(record: Record, experiment: Experiment | None = None) -> list[Checked]:
-    if experiment is None:
-        from literate_transformer.experiments.registry import EXPERIMENTS
-
-        experiment = EXPERIMENTS[record.name]
+def check_claims(record: Record, experiment: Experiment) -> list[Checked]:
     checked = []
     for claim in experiment.claims:
         result = Checked(claim)
@@ -352,10 +350,10 @@ def value_range(values: list[float | bool]) -> str:
     return low if low == high else f"{low} to {high}"
 
 
-def report_claims(record: Record) -> str:
+def report_claims(record: Record, experiment: Experiment) -> str:
     """Each claim, its bound and its values over development and held-out seeds."""
     lines = []
-    for result in check_claims(record):
+    for result in check_claims(record, experiment):
         dev = [result.values[s] for s in record.development]
         held = [result.values[s] for s in record.held_out]
         verdict = "holds" if not result.failed else f"FAILS on {result.failed}"
@@ -368,10 +366,10 @@ def report_claims(record: Record) -> str:
     return "\n".join(lines)
 
 
-def assert_claims(record: Record) -> None:
+def assert_claims(record: Record, experiment: Experiment) -> None:
     failed = [
         f"{result.claim.says} (fails on seeds {result.failed})"
-        for result in check_claims(record)
+        for result in check_claims(record, experiment)
         if result.failed
     ]
     assert not failed, f"{record.name}: " + "; ".join(failed)
