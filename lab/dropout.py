@@ -306,7 +306,38 @@ def real_dropout_facts(record: Record) -> dict[str, str]:
         out[f"{method}-{rate}-train"] = over_seeds(
             record, partial(end_train, method=method, rate=rate)
         )
+        out[f"{method}-{rate}-best-gain"] = between(
+            per_seed(record, partial(best_below_none, method=method, rate=rate)), ".1f"
+        )
+    out["model-0.1-minus-sum-0.3"] = between(
+        per_seed(record, model_minus_sum), ".1f", sep=" and "
+    )
+    out["late-swing"] = between(per_seed(record, late_swing), ".1f")
     return out
+
+
+def late_swing(rows: list[Row]) -> float:
+    """How far the validation perplexity moves between two evaluations, late
+    in training (its last 200 steps): the mean change, over every run."""
+    changes = []
+    for row in rows:
+        curve = zip(row["eval_step"], row["valid_curve"], strict=True)
+        late = [value for step, value in curve if step >= 400]
+        changes += [abs(b - a) for a, b in itertools.pairwise(late)]
+    return sum(changes) / len(changes)
+
+
+def best_below_none(rows: list[Row], method: str, rate: float) -> float:
+    """How far a kind of dropout's best step is below no dropout's best step:
+    the gain if each run had been stopped early, at its best."""
+    none = pick(rows, method="sum", rate=0.0)["best_valid"]
+    return none - pick(rows, method=method, rate=rate)["best_valid"]
+
+
+def model_minus_sum(rows: list[Row]) -> float:
+    """Dropout everywhere at 0.1 against dropout on e + p alone at 0.3: how far
+    the first ends above the second (below, if negative)."""
+    return final(rows, method="model", rate=0.1) - final(rows, method="sum", rate=0.3)
 
 
 def end_train(rows: list[Row], method: str, rate: float) -> float:

@@ -526,7 +526,21 @@ def real_positions_facts(record: Record) -> dict[str, str]:
     for variant in dict.fromkeys(r["variant"] for r in record.rows()):
         rises = per_seed(record, partial(order_rise, variant=variant))
         out[f"{variant}-order"] = between(rises, ".0%")
+    trained = [rows for rows in map(record.rows, record.seeds) if quiet_trained(rows)]
+    out["quiet-trained"] = str(len(trained))
+    out["quiet-minus-concat"] = between(
+        [behind(rows, "add-quiet", "concat") for rows in trained], ".1f", sep=" and "
+    )
+    out["quiet-trained-order"] = between(
+        [order_rise(rows, "add-quiet") for rows in trained], ".0%"
+    )
     return out
+
+
+def quiet_trained(rows: list[Row]) -> bool:
+    """Whether quiet tokens trained on this seed: ended below the model
+    without positions (on the others it stayed near the unigram level)."""
+    return behind(rows, "add-quiet", "none") < 0
 
 
 def order_rise(rows: list[Row], variant: str) -> float:

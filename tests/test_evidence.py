@@ -81,6 +81,14 @@ ALLOWED: dict[str, dict[str, str]] = {
         "word-dropout claim, declared in dropout.md",
         "1200": "lm-demo's steps, declared in lm.md (LM_DEMO's settings)",
     },
+    "index.md": {
+        "64": "LM_BASE's width (lm_command.py), asserted in the question chapters",
+        "13.5": "lm-dropout's passes over the corpus, asserted in dropout.md",
+        "90,762": "the pydoc corpus's training words, asserted in lm.md",
+    },
+    "lm.md": {
+        "0.2": "lab/common.py: fit's lr_factor, the synthetic chapters' runs",
+    },
     "transformer.md": {
         "2048": "Vaswani et al. (2017): d_ff of the base model",
         "4000": "Vaswani et al. (2017), section 5.3: warm-up steps",
