@@ -132,7 +132,8 @@ class MultiHeadAttention(nn.Module):
 
     Shape:
         forward(query, key=query, value=key, mask=None, *, need_weights=False,
-        average_attn_weights=True, positions=None, cache=None) takes query
+        average_attn_weights=True, positions=None, cache=None,
+        is_causal=False) takes query
         (N, T_q, d_model), key and value (N, T_k, d_model), and a bool mask
         broadcastable to (N, num_heads, T_q, T_k), True = may attend. It
         returns the output (N, T_q, d_model) and the weights: None, or with
@@ -141,7 +142,9 @@ class MultiHeadAttention(nn.Module):
         torch.nn.MultiheadAttention. positions (T_q,) or (N, T_q) are the
         rotary positions of the queries and keys (default 0, 1, ..., after
         the cached ones); a KVCache keeps keys and values between calls, and
-        then T_k counts the cached keys too.
+        then T_k counts the cached keys too. is_causal=True (without a mask)
+        lets each query attend to the keys up to its own place only, the
+        cached keys included; the fused kernel then builds no mask at all.
     """
 
     def __init__(
@@ -189,12 +192,15 @@ class MultiHeadAttention(nn.Module):
         average_attn_weights: bool = True,
         positions: Tensor | None = None,
         cache: KVCache | None = None,
+        is_causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         key = query if key is None else key
         value = key if value is None else value
         self._check_inputs(query, key, value)
         check_bool("need_weights", need_weights)
         check_bool("average_attn_weights", average_attn_weights)
+        if check_bool("is_causal", is_causal) and mask is not None:
+            raise ValueError("mask, is_causal: expected one of them, got both")
         N, T_q, _ = query.shape
         T_k = key.size(1)
         if positions is not None:
@@ -228,7 +234,13 @@ class MultiHeadAttention(nn.Module):
                 k = self.rotary(k, offset, positions)
             if cache is not None:
                 k, v = cache.update(k, v)  # (N, h, T_k, d_head), cached keys first
-        return self._attend(q, k, v, mask, need_weights, average_attn_weights)
+        causal = is_causal and T_q > 1  # a single query: every key is its past
+        if causal and (need_weights or not self.fused or T_q != T_k):
+            # The mask itself: query i sees the keys up to its own place, the
+            # last T_q of the T_k (the cached keys come first).
+            mask = torch.ones(T_q, T_k, dtype=torch.bool, device=q.device)
+            mask, causal = mask.tril(T_k - T_q), False
+        return self._attend(q, k, v, mask, need_weights, average_attn_weights, causal)
 
     def _attend(
         self,
@@ -238,9 +250,11 @@ class MultiHeadAttention(nn.Module):
         mask: Tensor | None,
         need_weights: bool = False,
         average_attn_weights: bool = True,
+        causal: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """The heads' attention and the output projection: q (N, h, T_q,
-        d_head), k and v (N, h, T_k, d_head) -> (N, T_q, d_model)."""
+        d_head), k and v (N, h, T_k, d_head) -> (N, T_q, d_model). causal:
+        the fused kernel's own causal mask (then mask is None)."""
         N, _, T_q, _ = q.shape
         weights = None
         if need_weights:
@@ -249,16 +263,20 @@ class MultiHeadAttention(nn.Module):
             if average_attn_weights:
                 weights = weights.mean(dim=1)  # (N, T_q, T_k)
         else:
-            out = self._heads(q, k, v, mask)
+            out = self._heads(q, k, v, mask, causal)
         out = out.transpose(1, 2).reshape(N, T_q, self.d_model)  # (N, T_q, d_model)
         return self.out_proj(out), weights
 
-    def _heads(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    def _heads(
+        self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool = False
+    ) -> Tensor:
         """Each head's attention, fused or explicit: (N, h, T_q, d_head)."""
         p = self.dropout if self.training else 0.0
         if not self.fused:
             return attention(q, k, v, mask, dropout_p=p)[0]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal
+        )
         if mask is not None and not _SDPA_ZERO_ROWS:
             out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
         return out

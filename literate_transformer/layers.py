@@ -12,6 +12,7 @@ torch.nn.TransformerEncoderLayer / TransformerDecoderLayer.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Literal
 
 import torch
@@ -44,8 +45,12 @@ __all__ = [
     "load_torch_layer",
 ]
 
-Activation = Literal["relu", "gelu"]
-_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F.gelu}
+Activation = Literal["relu", "gelu", "gelu_tanh"]
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_tanh": partial(F.gelu, approximate="tanh"),  # GPT-2's approximation
+}
 
 
 class FeedForward(nn.Module):
@@ -90,15 +95,17 @@ class EncoderLayer(nn.Module):
         dropout: on each sub-layer's output, the attention weights and the
             feed-forward activation.
         norm_first: pre-LN (True) instead of the paper's post-LN.
-        activation: the feed-forward activation, "relu" or "gelu".
+        activation: the feed-forward activation, "relu", "gelu" or
+            "gelu_tanh".
         rotary: None, or a RotaryEmbedding for the self-attention.
 
     Shape:
-        forward(x, mask=None, positions=None, cache=None) takes x
-        (N, S, d_model) and a bool mask (True = may attend) broadcastable to
-        (N, h, S, S); it returns (N, S, d_model). positions (S,) or (N, S)
-        are the rotary positions (see MultiHeadAttention); a KVCache keeps
-        the self-attention's keys and values between calls.
+        forward(x, mask=None, positions=None, cache=None, is_causal=False)
+        takes x (N, S, d_model) and a bool mask (True = may attend)
+        broadcastable to (N, h, S, S); it returns (N, S, d_model). positions
+        (S,) or (N, S) are the rotary positions (see MultiHeadAttention); a
+        KVCache keeps the self-attention's keys and values between calls;
+        is_causal=True, instead of a mask, attends causally without one.
     """
 
     def __init__(
@@ -131,6 +138,7 @@ class EncoderLayer(nn.Module):
         *,
         positions: Tensor | None = None,
         cache: KVCache | None = None,
+        is_causal: bool = False,
     ) -> Tensor:
         N, S, _ = _check_input("x", x, self.self_attn).shape
         if positions is not None:
@@ -147,7 +155,9 @@ class EncoderLayer(nn.Module):
             return x.index_put((real,), self.forward_real(x[real], real, mask))
 
         def attend(z: Tensor) -> Tensor:
-            return self.self_attn(z, mask=mask, positions=positions, cache=cache)[0]
+            return self.self_attn(
+                z, mask=mask, positions=positions, cache=cache, is_causal=is_causal
+            )[0]
 
         if self.norm_first:  # pre-LN: x + Sublayer(LayerNorm(x))
             x = x + self.dropout1(attend(self.norm1(x)))
@@ -217,7 +227,8 @@ class DecoderLayer(nn.Module):
         dropout: on each sub-layer's output, the attention weights and the
             feed-forward activation.
         norm_first: pre-LN (True) instead of the paper's post-LN.
-        activation: the feed-forward activation, "relu" or "gelu".
+        activation: the feed-forward activation, "relu", "gelu" or
+            "gelu_tanh".
         rotary: None, or a RotaryEmbedding for the self-attention.
 
     Shape:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from literate_transformer._checks import (
     check_bool,
+    check_features,
     check_float,
     check_ids,
     check_int,
@@ -39,7 +40,14 @@ from literate_transformer.packing import (
 from literate_transformer.text import Corpus
 from literate_transformer.train import warmup_lr
 
-__all__ = ["LMHistory", "TransformerLM", "evaluate_lm", "train_lm", "windows"]
+__all__ = [
+    "LMHistory",
+    "TransformerLM",
+    "evaluate_lm",
+    "load_gpt2",
+    "train_lm",
+    "windows",
+]
 
 
 class TransformerLM(nn.Module):
@@ -54,7 +62,8 @@ class TransformerLM(nn.Module):
         dropout: the rate of every dropout (input, sub-layers, attention).
         max_len: the longest context the model reads.
         norm_first: pre-LN (True, then a final LayerNorm) or post-LN.
-        activation: the feed-forward activation, "relu" or "gelu".
+        activation: the feed-forward activation, "relu", "gelu" or
+            "gelu_tanh" (GPT-2's).
         positional: "sinusoidal", "learned", "none" or "rotary".
         combine: "add" or "concat" (then tie_embeddings=False).
         embedding_scale: the token embedding's factor (default sqrt(d_model)).
@@ -62,7 +71,9 @@ class TransformerLM(nn.Module):
             d_model^-1/2).
         input_dropout: the input layer's dropout options (an InputDropout).
         tie_embeddings: the output projection reuses the token embedding.
-        pad_id: the padding id, masked as a key and never generated.
+        pad_id: the padding id, masked as a key and never generated; None
+            for a model without one (as GPT-2): then every id is a word, and
+            a batch without documents attends causally with no mask tensor.
 
     Shape:
         forward(ids) takes ids (N, T), T <= max_len, and returns logits
@@ -90,7 +101,7 @@ class TransformerLM(nn.Module):
         embedding_init_std: float | None = None,
         input_dropout: InputDropout | None = None,
         tie_embeddings: bool = True,
-        pad_id: int = 0,
+        pad_id: int | None = 0,
     ) -> None:
         super().__init__()
         vocab_size = check_int("vocab_size", vocab_size, low=1)
@@ -98,7 +109,8 @@ class TransformerLM(nn.Module):
         num_heads = check_int("num_heads", num_heads, low=1)
         num_layers = check_int("num_layers", num_layers, low=1)
         max_len = check_int("max_len", max_len, low=1)
-        pad_id = check_int("pad_id", pad_id, low=0, high=vocab_size - 1)
+        if pad_id is not None:
+            pad_id = check_int("pad_id", pad_id, low=0, high=vocab_size - 1)
         options, inputs = _model_options(  # checked as the Transformer's
             d_model,
             num_heads,
@@ -133,16 +145,18 @@ class TransformerLM(nn.Module):
                 f"ids: expected at most max_len={self.max_len} positions, got "
                 f"{ids.size(1)}"
             )
-        positions = None
-        if documents is None:
-            mask = attention_mask(padding_mask(ids, self.pad_id), causal=True)
-        else:  # packed rows: -1 marks the padding; each document from 0
+        positions, mask, causal = None, None, False
+        if documents is not None:  # packed rows: -1 marks the padding
             documents = check_documents(documents, like=ids)
             mask = document_mask(documents)
-            positions = document_positions(documents)  # (N, T)
+            positions = document_positions(documents)  # (N, T), each from 0
+        elif self.pad_id is not None:
+            mask = attention_mask(padding_mask(ids, self.pad_id), causal=True)
+        else:  # nothing to mask but the future: the kernel's own causal mask
+            causal = True
         x = self.embedding(ids, positions)  # (N, T, d_model)
         for layer in self.layers:
-            x = layer(x, mask, positions=positions)
+            x = layer(x, mask, positions=positions, is_causal=causal)
         return self.output(self.norm(x))  # (N, T, vocab_size)
 
     def _extend(self, ids: Tensor, cache: list[KVCache]) -> Tensor:
@@ -150,12 +164,14 @@ class TransformerLM(nn.Module):
         after the T - T_new that the caches hold: those positions run alone,
         attending to the cached keys and values as well as their own."""
         start = cache[0].length
-        keys = padding_mask(ids, self.pad_id)  # (N, T): every key so far
-        mask = attention_mask(keys, causal=True)[:, :, start:]  # (N, 1, T_new, T)
+        mask = None
+        if self.pad_id is not None:
+            keys = padding_mask(ids, self.pad_id)  # (N, T): every key so far
+            mask = attention_mask(keys, causal=True)[:, :, start:]  # (N,1,T_new,T)
         positions = torch.arange(start, ids.size(1), device=ids.device)
         x = self.embedding(ids[:, start:], positions)  # (N, T_new, d_model)
         for layer, past in zip(self.layers, cache, strict=True):
-            x = layer(x, mask, positions=positions, cache=past)
+            x = layer(x, mask, positions=positions, cache=past, is_causal=mask is None)
         return self.output(self.norm(x))
 
     @torch.no_grad()
@@ -199,7 +215,8 @@ class TransformerLM(nn.Module):
             else:  # the window slides: no cached position keeps its place
                 caches = None
                 logits = self(ids[:, -self.max_len :])[:, -1].float()  # (N, vocab)
-            logits[:, self.pad_id] = float("-inf")  # padding is not a word
+            if self.pad_id is not None:
+                logits[:, self.pad_id] = float("-inf")  # padding is not a word
             if greedy:
                 next_id = logits.argmax(dim=-1, keepdim=True)  # (N, 1)
             else:
@@ -212,6 +229,89 @@ class TransformerLM(nn.Module):
             ids = torch.cat([ids, next_id], dim=1)
         self.train(was_training)
         return ids
+
+
+def load_gpt2(
+    state: Mapping[str, Tensor], *, num_heads: int, dropout: float = 0.0
+) -> TransformerLM:
+    """A TransformerLM with GPT-2's design and the weights of `state`, a state
+    dict in the layout of transformers' GPT2LMHeadModel (or of GPT2Model,
+    without the "transformer." prefix). The sizes come from the weights; the
+    number of heads and the dropout rate (GPT-2's is 0.1) are not in them.
+    The output layer's bias, which GPT-2 does not have, is zero.
+    """
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state: expected a state dict, got {describe(state)}")
+    found = {key.removeprefix("transformer."): value for key, value in state.items()}
+    num_layers = 0
+    while f"h.{num_layers}.ln_1.weight" in found:
+        num_layers += 1
+    parts = ["ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj"]
+    needed = ["wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"] + [
+        f"h.{i}.{part}.{kind}"
+        for i in range(max(num_layers, 1))
+        for part in parts
+        for kind in ("weight", "bias")
+    ]
+    missing = [key for key in needed if key not in found]
+    if missing:
+        got = f"a state dict without {missing[:4]}"
+        raise ValueError(f"state: expected GPT-2's weights, got {got}")
+    wte = found["wte.weight"]
+    check_features("state: wte.weight", wte, width=None, dims=2, shape="(vocab, d)")
+    vocab_size, d_model = wte.shape
+    model = TransformerLM(
+        vocab_size,
+        d_model=d_model,
+        num_heads=num_heads,
+        num_layers=num_layers,
+        d_ff=found["h.0.mlp.c_fc.weight"].size(1),
+        dropout=dropout,
+        max_len=found["wpe.weight"].size(0),
+        norm_first=True,
+        activation="gelu_tanh",
+        positional="learned",
+        embedding_scale=1.0,
+        tie_embeddings=True,
+        pad_id=None,
+    )
+    ours = {
+        "embedding.token.weight": found["wte.weight"],
+        "embedding.position.weight": found["wpe.weight"],
+        "norm.weight": found["ln_f.weight"],
+        "norm.bias": found["ln_f.bias"],
+        "output.weight": found["wte.weight"],
+        "output.bias": torch.zeros(vocab_size),
+    }
+    for i in range(num_layers):
+        theirs, layer = f"h.{i}.", f"layers.{i}."
+        q, k, v = found[theirs + "attn.c_attn.weight"].t().chunk(3)  # Conv1D: (in, out)
+        q_bias, k_bias, v_bias = found[theirs + "attn.c_attn.bias"].chunk(3)
+        ours |= {
+            layer + "self_attn.q_proj.weight": q,
+            layer + "self_attn.k_proj.weight": k,
+            layer + "self_attn.v_proj.weight": v,
+            layer + "self_attn.q_proj.bias": q_bias,
+            layer + "self_attn.k_proj.bias": k_bias,
+            layer + "self_attn.v_proj.bias": v_bias,
+        }
+        renamed = {
+            "self_attn.out_proj": "attn.c_proj",
+            "ff.linear1": "mlp.c_fc",
+            "ff.linear2": "mlp.c_proj",
+        }
+        for name, their_name in renamed.items():
+            ours[layer + name + ".weight"] = found[theirs + their_name + ".weight"].t()
+            ours[layer + name + ".bias"] = found[theirs + their_name + ".bias"]
+        for name, their_name in (("norm1", "ln_1"), ("norm2", "ln_2")):
+            for part in ("weight", "bias"):
+                ours[f"{layer}{name}.{part}"] = found[f"{theirs}{their_name}.{part}"]
+    try:
+        model.load_state_dict(ours)
+    except RuntimeError as error:  # a weight of the wrong shape
+        message = f"state: expected weights that fit together, got {error}"
+        raise ValueError(message) from None
+    return model
 
 
 @dataclass

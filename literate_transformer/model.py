@@ -303,7 +303,8 @@ class Transformer(nn.Module):
         dropout: the rate of every dropout (inputs, sub-layers, attention).
         max_len: the longest sequence the positional encoding covers.
         norm_first: pre-LN (True) instead of the paper's post-LN.
-        activation: the feed-forward activation, "relu" or "gelu".
+        activation: the feed-forward activation, "relu", "gelu" or
+            "gelu_tanh".
         tie_embeddings: the output projection reuses the target embedding.
         share_vocab: one vocabulary for both sides; ties the source
             embedding too.

@@ -33,7 +33,7 @@ from literate_transformer.layers import (
     load_torch_attention,
     load_torch_layer,
 )
-from literate_transformer.lm import TransformerLM, train_lm
+from literate_transformer.lm import TransformerLM, load_gpt2, train_lm
 from literate_transformer.masks import (
     attention_mask,
     causal_mask,
@@ -405,6 +405,7 @@ CASES = [
             need_weights=FLAG,
             average_attn_weights=FLAG,
             cache=["kv", (KVCache(),), filled_cache(5)],
+            is_causal=[*FLAG, True],  # True beside a mask: one or the other
         ),
     ),
     Case(
@@ -778,7 +779,7 @@ CASES += [
             embedding_init_std=POSITIVE,
             input_dropout=[{"dropout": 0.1}, 0.1, "sum"],
             tie_embeddings=FLAG,
-            pad_id=[*ID, 13],
+            pad_id=[-1, 1.0, True, "0", 13],  # None: no padding id
         ),
     ),
     Case(
@@ -807,6 +808,58 @@ CASES += [
             top_k=[0, -1, 2.5, 4.0, True, "4", [4], 13],  # None: no limit
             generator=[7, "seed"],
             cache=FLAG,
+        ),
+    ),
+]
+
+
+def gpt2_state(layers: int = 1) -> dict[str, torch.Tensor]:
+    """Random weights in the layout of transformers' GPT2LMHeadModel:
+    vocabulary 13, width 8, 6 positions."""
+    d = 8
+    state = {
+        "transformer.wte.weight": torch.randn(13, d),
+        "transformer.wpe.weight": torch.randn(6, d),
+        "transformer.ln_f.weight": torch.ones(d),
+        "transformer.ln_f.bias": torch.zeros(d),
+    }
+    shapes = {"attn.c_attn": 3 * d, "attn.c_proj": d, "mlp.c_fc": 4 * d}
+    for i in range(layers):
+        for name in ("ln_1", "ln_2"):
+            state[f"transformer.h.{i}.{name}.weight"] = torch.ones(d)
+            state[f"transformer.h.{i}.{name}.bias"] = torch.zeros(d)
+        for name, width in shapes.items():
+            state[f"transformer.h.{i}.{name}.weight"] = torch.randn(d, width)
+            state[f"transformer.h.{i}.{name}.bias"] = torch.zeros(width)
+        state[f"transformer.h.{i}.mlp.c_proj.weight"] = torch.randn(4 * d, d)
+        state[f"transformer.h.{i}.mlp.c_proj.bias"] = torch.zeros(d)
+    return state
+
+
+def wrong(key: str, value: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """gpt2_state() with one weight replaced, or removed (None)."""
+    state = gpt2_state()
+    state.pop(key)
+    return state if value is None else state | {key: value}
+
+
+CASES += [
+    Case(
+        "lm",
+        "load_gpt2",
+        load_gpt2,
+        dict(state=gpt2_state(), num_heads=2, dropout=0.0),
+        dict(
+            state=[
+                None,
+                3,
+                {},
+                wrong("transformer.h.0.mlp.c_fc.bias", None),
+                wrong("transformer.h.0.attn.c_attn.weight", torch.randn(8, 16)),
+                wrong("transformer.wte.weight", torch.randn(13)),
+            ],
+            num_heads=[*SIZE, 3],
+            dropout=PROBABILITY,
         ),
     ),
 ]
