@@ -9,6 +9,8 @@ their results. Not part of the installed package; run from a checkout.
   the helpers of claims and facts);
 - positional.py, dropout.py, transformer.py, lm.py: each chapter's
   experiments and claims, tangled from that chapter;
+- dropout_runs.py: the code the dropout chapter's experiments run, and the
+  helpers of their claims and facts, tangled from a page of its own;
 - registry.py: the index of every experiment the site cites;
 - cli.py, __main__.py: `python -m lab`.
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.common import spread
-from lab.dropout import METHODS, dropout_runs, dropout_table
+from lab.dropout_runs import METHODS, dropout_runs, dropout_table
 from lab.positional import (
     POSITION_VARIANTS,
     compare_positions,

@@ -9,7 +9,7 @@ import torch
 
 from lab.cli import main
 from lab.common import steps_to
-from lab.dropout import METHODS, input_dropout_run, lm_dropout
+from lab.dropout_runs import METHODS, input_dropout_run, lm_dropout
 from lab.lm import word_order
 from lab.positional import (
     POSITION_VARIANTS,
