@@ -9,8 +9,9 @@ their results. Not part of the installed package; run from a checkout.
   the helpers of claims and facts);
 - positional.py, dropout.py, transformer.py, lm.py: each chapter's
   experiments and claims, tangled from that chapter;
-- dropout_runs.py: the code the dropout chapter's experiments run, and the
-  helpers of their claims and facts, tangled from a page of its own;
+- positional_runs.py, dropout_runs.py: the code those chapters'
+  experiments run and the helpers of their claims and facts, each tangled
+  from a page of its own (with three more experiments, in positional_runs.py);
 - registry.py: the index of every experiment the site cites;
 - cli.py, __main__.py: `python -m lab`.
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from lab.common import spread
 from lab.dropout_runs import METHODS, dropout_runs, dropout_table
-from lab.positional import (
+from lab.positional_runs import (
     POSITION_VARIANTS,
     compare_positions,
     lengths,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from lab import records
 from lab.dropout import DROPOUT_METHODS, DROPOUT_RATES, REAL_DROPOUT
 from lab.lm import LM_DEMO
-from lab.positional import ENERGY, LENGTHS, MAGNITUDES, POSITIONS, REAL_POSITIONS
+from lab.positional import POSITIONS, REAL_POSITIONS
+from lab.positional_runs import ENERGY, LENGTHS, MAGNITUDES
 from lab.records import Experiment, Record, load_record
 from lab.transformer import REVERSE_DEMO
 

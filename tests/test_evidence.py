@@ -63,8 +63,13 @@ ALLOWED: dict[str, dict[str, str]] = {
         "25.8": "Vaswani et al. (2017), Table 3: BLEU of the base model",
         "1.3": "Shaw et al. (2018): BLEU gained by relative positions",
         "13": "the synthetic tasks' vocabulary: 10 symbols and 3 special ids",
+    },
+    "positional-lab.md": {
         "5.7": "sqrt(64 / 2), the norm of an encoding row at d = 64",
-        "99.9": "span()'s energy threshold, 0.999 (experiments/positional.py)",
+        "99.9": "span()'s energy threshold, 0.999 (lab/positional_runs.py)",
+    },
+    "embedding.md": {
+        "0.71": "1/sqrt(2), the root mean square of the sinusoids (positional.md)",
     },
     "dropout.md": {
         "256": "the held-out batch of train(): eval_size=256 (train.py)",

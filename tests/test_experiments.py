@@ -11,7 +11,7 @@ from lab.cli import main
 from lab.common import steps_to
 from lab.dropout_runs import METHODS, input_dropout_run, lm_dropout
 from lab.lm import word_order
-from lab.positional import (
+from lab.positional_runs import (
     POSITION_VARIANTS,
     compare_positions,
     lm_positions,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab.positional import linear_probe_accuracy
+from lab.positional_runs import linear_probe_accuracy
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     RotaryEmbedding,
