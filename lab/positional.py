@@ -38,9 +38,9 @@ POSITIONS = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("task", "variant"),
-    # Another machine (see "Another machine"): the recorded seeds spread over
-    # up to 0.05 (tokens) and 0.07 (sequences); re-runs of seed 0 with other
-    # numerics moved them by up to 0.02 and 0.10.
+    # Another machine (experiments.md, "Verifying, on another machine"): the
+    # recorded seeds spread over up to 0.05 (tokens) and 0.07 (sequences);
+    # re-runs of seed 0 with other numerics moved them by up to 0.02 and 0.10.
     tolerance={"token_accuracy": 0.06, "sequence_accuracy": 0.2},
     claims=(
         Claim(

@@ -65,6 +65,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "13": "the synthetic tasks' vocabulary: 10 symbols and 3 special ids",
     },
     "positional-lab.md": {
+        "13": "the synthetic tasks' vocabulary: 10 symbols and 3 special ids",
         "5.7": "sqrt(64 / 2), the norm of an encoding row at d = 64",
         "99.9": "span()'s energy threshold, 0.999 (lab/positional_runs.py)",
     },

@@ -119,8 +119,13 @@ def test_a_change_to_one_chapters_experiments_leaves_the_others_code_unchanged(
 ):
     before = hashes()
     roots = copy_code(tmp_path, monkeypatch)
-    dropout = roots["lab"] / "dropout.py"
-    dropout.write_text(dropout.read_text() + "\nANSWER = 42\n")
+    # The chapter's declarations and claims decide no result: the code their
+    # experiments run (lab/dropout_runs.py) does.
+    claims = roots["lab"] / "dropout.py"
+    claims.write_text(claims.read_text() + "\nANSWER = 42\n")
+    assert hashes() == before
+    runs = roots["lab"] / "dropout_runs.py"
+    runs.write_text(runs.read_text() + "\nANSWER = 42\n")
     now = hashes()
     assert now["positions"] == before["positions"]
     assert now["reverse-demo"] == before["reverse-demo"]
