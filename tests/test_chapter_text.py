@@ -1,8 +1,12 @@
-"""The chapters' prose holds no control characters.
+"""The chapters' prose holds no control characters, and no stray headings.
 
 A `\\t` typed where `\\text` was meant becomes a tab once a tool unescapes it,
 and the formula is garbled without an error anywhere (it happened in masks.md).
 Tabs and other control characters have no business in the prose of a page.
+
+Python-Markdown takes a line that starts with `#` for a heading, space or not:
+an issue number such as `#41508` wrapped to the start of a line becomes a
+heading in the middle of a sentence (it happened in masks.md).
 """
 
 from __future__ import annotations
@@ -17,15 +21,21 @@ from tools import chapters
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+STRAY_HEADING = re.compile(r"^#+[^#\s]")  # "#41508 ...", not "# Title"
 
 
-def prose_control_characters(text: str) -> list[str]:
-    """'line N: U+XXXX' for each control character outside code fences."""
-    inside = {
+def code_lines(text: str) -> set[int]:
+    """The numbers of the lines inside code fences, fences included."""
+    return {
         number
         for fence in chapters.read_fences(text)
         for number in range(fence.line, fence.end + 1)
     }
+
+
+def prose_control_characters(text: str) -> list[str]:
+    """'line N: U+XXXX' for each control character outside code fences."""
+    inside = code_lines(text)
     return [
         f"line {number}: U+{ord(found[0]):04X}"
         for number, line in enumerate(text.split("\n"), start=1)
@@ -41,4 +51,25 @@ def test_the_check_finds_a_tab_in_prose_and_ignores_one_in_code():
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
 def test_no_control_characters_in_the_prose(path: Path):
     found = prose_control_characters(path.read_text(encoding="utf-8"))
+    assert not found, f"{path.relative_to(ROOT)}: {found}"
+
+
+def stray_headings(text: str) -> list[str]:
+    """'line N: ...' for each prose line that starts with # but no space."""
+    inside = code_lines(text)
+    return [
+        f"line {number}: {line[:40]}"
+        for number, line in enumerate(text.split("\n"), start=1)
+        if number not in inside and STRAY_HEADING.match(line)
+    ]
+
+
+def test_the_check_finds_a_wrapped_issue_number_and_ignores_titles_and_code():
+    text = "# A\n\n## B\n\nafter issues\n#41508 and others.\n\n```python\n#x\n```\n"
+    assert stray_headings(text) == ["line 6: #41508 and others."]
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+def test_no_line_of_prose_starts_with_a_hash_that_is_not_a_heading(path: Path):
+    found = stray_headings(path.read_text(encoding="utf-8"))
     assert not found, f"{path.relative_to(ROOT)}: {found}"
