@@ -23,7 +23,7 @@ Benchmarks (names for --only):
                   a document mask vs one document per row, in real tokens/s
     dropout       nn.Dropout vs FastDropout (15 random bits per coordinate),
                   forward and backward on (N, T, d_ff)
-    varlen        MultiHeadAttention.forward_real at T = 32 to 256: the heads in
+    varlen        the engine's attention_real at T = 32 to 256: the heads in
                   the padded layout vs one call a sequence over its own length
     decode        Transformer.greedy_decode of 32, 128 and 256 tokens with the
                   keys and values cached vs the prefix rerun at every step

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import literate_transformer.attention as attention_module
+import literate_transformer.engine as engine_module
 from benchmarks.measure import (
     Precision,
     Row,
@@ -30,6 +30,7 @@ from benchmarks.measure import (
     training_step,
 )
 from literate_transformer.attention import MultiHeadAttention, attention
+from literate_transformer.engine import _encode_real, attention_real, use_engine
 from literate_transformer.fast_dropout import FastDropout
 from literate_transformer.layers import (
     EncoderLayer,
@@ -246,26 +247,27 @@ class EncoderStack(nn.Module):
 
     The package's Encoder starts from token ids; nn.TransformerEncoder starts
     from vectors. Both are compared on the same vectors, without embeddings.
+    Built with the engine on, as the package's Encoder runs with it.
     """
 
     def __init__(self, layers: list[EncoderLayer]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
-        self.skip_padding = True  # False: every position, as layer by layer
+        self.engine = False  # use_engine: the real tokens gathered once
+        use_engine(self)
 
     def forward(self, x: Tensor, real: Tensor) -> Tensor:
-        """x (N, T, d_model), real bool (N, T) True at real tokens; as the
-        package's Encoder, the real tokens are gathered once for every layer
-        (zeros at the padding, as nn's nested tensors give)."""
+        """x (N, T, d_model), real bool (N, T) True at real tokens; with the
+        engine, as the package's Encoder, the real tokens are gathered once
+        for every layer (zeros at the padding, as nn's nested tensors give)."""
         mask = attention_mask(real)  # (N, 1, 1, T): built in the call, as nn does
-        if bool(real.all()) or not self.skip_padding:
-            for layer in self.layers:
-                x = layer(x, mask)
-            return x
-        x_real = x[real]  # (R, d_model)
+        if self.engine:
+            out = _encode_real(self.layers, nn.Identity(), x, mask)
+            if out is not None:
+                return out
         for layer in self.layers:
-            x_real = layer.forward_real(x_real, real, mask)
-        return x.new_zeros(x.shape).index_put_((real,), x_real)
+            x = layer(x, mask)
+        return x
 
 
 @dataclass
@@ -432,7 +434,7 @@ class TorchSeq2Seq(nn.Module):
 def reference_transformer(max_len: int) -> Transformer:
     """Our Transformer at the reference size, initialised from seed 0."""
     torch.manual_seed(0)
-    return Transformer(
+    model = Transformer(
         VOCAB,
         VOCAB,
         d_model=D_MODEL,
@@ -443,6 +445,7 @@ def reference_transformer(max_len: int) -> Transformer:
         dropout=DROPOUT,
         max_len=max_len,
     )
+    return use_engine(model)
 
 
 def bench_seq2seq_train(settings: Settings, precision: Precision) -> list[Row]:
@@ -496,14 +499,16 @@ def bench_packing(settings: Settings, precision: Precision) -> list[Row]:
     ]
     torch.manual_seed(0)
     model = (
-        TransformerLM(
-            VOCAB,
-            d_model=D_MODEL,
-            num_heads=HEADS,
-            num_layers=LAYERS,
-            d_ff=D_FF,
-            dropout=DROPOUT,
-            max_len=SEQ,
+        use_engine(
+            TransformerLM(
+                VOCAB,
+                d_model=D_MODEL,
+                num_heads=HEADS,
+                num_layers=LAYERS,
+                d_ff=D_FF,
+                dropout=DROPOUT,
+                max_len=SEQ,
+            )
         )
         .to(device)
         .train()
@@ -646,20 +651,20 @@ def attend_real(
     mask: Tensor,
     per_sequence_from: int,
 ) -> Tensor:
-    """mha.forward_real with attention.PER_SEQUENCE_FROM set as asked."""
-    attention_module.PER_SEQUENCE_FROM = per_sequence_from
-    return mha.forward_real(x, real, mask)
+    """attention_real with engine.PER_SEQUENCE_FROM set as asked."""
+    engine_module.PER_SEQUENCE_FROM = per_sequence_from
+    return attention_real(mha, x, real, mask)
 
 
 def bench_varlen(settings: Settings, precision: Precision) -> list[Row]:
-    """MultiHeadAttention.forward_real in inference on a batch with 35%
+    """The engine's attention_real in inference on a batch with 35%
     padding: the heads in the padded (N, h, T, T) layout against one call a
     sequence over its own real positions (the switch is
-    attention.PER_SEQUENCE_FROM, set here per candidate and put back)."""
+    engine.PER_SEQUENCE_FROM, set here per candidate and put back)."""
     device, dtype = settings.device, precision.dtype
     generator = torch.Generator().manual_seed(0)
     mha = MultiHeadAttention(D_MODEL, HEADS).to(device, dtype).eval()
-    saved = attention_module.PER_SEQUENCE_FROM
+    saved = engine_module.PER_SEQUENCE_FROM
     rows = []
     try:
         for t in VARLEN_LENGTHS:
@@ -682,7 +687,7 @@ def bench_varlen(settings: Settings, precision: Precision) -> list[Row]:
                 "varlen", case, candidates, settings, baseline=PADDED_LAYOUT
             )
     finally:
-        attention_module.PER_SEQUENCE_FROM = saved
+        engine_module.PER_SEQUENCE_FROM = saved
     return rows
 
 

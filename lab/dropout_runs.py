@@ -21,6 +21,7 @@ import torch
 from lab.common import BASE_MODEL, between, down, fit, per_seed, pick, spread, up
 from lab.lm import final, lm_run, over_seeds
 from lab.records import Record, Row
+from literate_transformer.engine import use_engine
 from literate_transformer.model import InputDropout, Transformer
 from literate_transformer.tasks import SyntheticTask
 from literate_transformer.text import UNK
@@ -96,7 +97,7 @@ def input_dropout_run(
     options = dropout_options(method, rate, unk_id=unk)
     pool = task.sample(pool_size, torch.Generator().manual_seed(seed * 1000 + 999))
     torch.manual_seed(seed)
-    model = Transformer(vocab, vocab, **(BASE_MODEL | options))
+    model = use_engine(Transformer(vocab, vocab, **(BASE_MODEL | options)))
     every = steps if eval_every is None else eval_every
     history = fit(model, task, seed=seed, steps=steps, pool=pool, eval_every=every)
     return {

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from lab.common import between, per_seed, pick
 from lab.records import Claim, Experiment, Record, Row
+from literate_transformer.engine import use_engine
 from literate_transformer.lm import LMHistory, TransformerLM, evaluate_lm, train_lm
 from literate_transformer.lm_command import LM_BASE
 from literate_transformer.text import Corpus, load_corpus
@@ -45,7 +46,7 @@ def train_base(
     """LM_BASE with `options`, initialised from `seed` and trained."""
     corpus = load_corpus()
     torch.manual_seed(seed)
-    model = TransformerLM(len(corpus.vocab), **(LM_BASE | options))
+    model = use_engine(TransformerLM(len(corpus.vocab), **(LM_BASE | options)))
     history = train_lm(model, corpus, steps=steps, seed=seed, eval_every=eval_every)
     return corpus, model, history
 

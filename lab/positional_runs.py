@@ -31,6 +31,7 @@ from lab.common import (
 )
 from lab.lm import final, lm_run, over_seeds
 from lab.records import Claim, Experiment, Record, Row
+from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
 from literate_transformer.model import Transformer
 from literate_transformer.positional import sinusoidal_encoding
@@ -135,7 +136,7 @@ def build_variant(variant: str, task: SyntheticTask, *, seed: int) -> Transforme
         )
     torch.manual_seed(seed)
     options = {**BASE_MODEL, **POSITION_VARIANTS[variant]}
-    return Transformer(task.vocab_size, task.vocab_size, **options)
+    return use_engine(Transformer(task.vocab_size, task.vocab_size, **options))
 
 
 def train_variant(

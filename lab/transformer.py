@@ -13,6 +13,7 @@ from torch import Tensor
 
 from lab.common import between, per_seed
 from lab.records import Claim, Experiment
+from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.model import Transformer
@@ -45,6 +46,7 @@ def train_reverse(*, seed: int = 0, steps: int = 500) -> tuple[Transformer, Hist
         max_len=32,
         share_vocab=True,
     )
+    use_engine(model)  # the experiments' speed paths (Performance page)
     options: dict[str, Any] = dict(warmup=100, lr_factor=0.2, progress=False)
     history = train(model, task, steps=steps, seed=seed, **options)
     return model, history

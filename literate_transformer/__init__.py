@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from literate_transformer.attention import MultiHeadAttention
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.engine import use_engine
 from literate_transformer.layers import (
     DecoderLayer,
     EncoderLayer,
@@ -57,4 +58,5 @@ __all__ = [
     "load_torch_layer",
     "padding_mask",
     "sinusoidal_encoding",
+    "use_engine",
 ]

@@ -24,7 +24,6 @@ from literate_transformer._checks import (
     check_probability,
     describe,
 )
-from literate_transformer.fast_dropout import keep_mask
 from literate_transformer.positional import RotaryEmbedding, check_positions
 
 __all__ = ["KVCache", "MultiHeadAttention", "attention"]
@@ -113,7 +112,6 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
 
 _TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
 _SDPA_ZERO_ROWS = _TORCH_VERSION >= (2, 5)  # fully masked queries give zeros
-PER_SEQUENCE_FROM = 128  # forward_real: from this padded length, one call a sequence
 
 
 class MultiHeadAttention(nn.Module):
@@ -297,73 +295,6 @@ class MultiHeadAttention(nn.Module):
                 f"and {value.size(1)}"
             )
 
-    def forward_real(self, x: Tensor, real: Tensor, mask: Tensor) -> Tensor:
-        """Self-attention with the projections on the real positions only.
-
-        x (R, d_model) holds the positions where real (N, S) is True, row by
-        row; mask is the key mask of real, (N, 1, 1, S). The three input
-        projections run as one matrix product on the R real positions; the
-        heads attend in the padded (N, h, S, S) layout, or, from S =
-        PER_SEQUENCE_FROM on, over each sequence's own real positions, one
-        call a sequence; the output projection runs on the R real positions
-        again. Returns (R, d_model).
-        """
-        _check_real(x, real, mask, self.d_model, self.q_proj.weight)
-        N, S = real.shape
-        projections = (self.q_proj, self.k_proj, self.v_proj)
-        weight = torch.cat([proj.weight for proj in projections])  # (3 d, d)
-        bias = None
-        if self.q_proj.bias is not None:
-            bias = torch.cat([proj.bias for proj in projections])
-        qkv = F.linear(x, weight, bias)  # (R, 3 d_model)
-        if S >= PER_SEQUENCE_FROM:
-            return self.out_proj(self._per_sequence(qkv, real))
-        padded = qkv.new_zeros(N, S, 3 * self.d_model)  # zeros at the padding
-        padded.index_put_((real,), qkv)  # in place: a fresh buffer, no copy
-        q, k, v = (self._split_heads(part) for part in padded.chunk(3, dim=-1))
-        if self.rotary is not None:
-            q, k = self.rotary(q), self.rotary(k)
-        out = self._heads(q, k, v, mask)  # (N, h, S, d_head)
-        out = out.transpose(1, 2)[real].reshape(-1, self.d_model)  # (R, d_model)
-        return self.out_proj(out)
-
-    def _per_sequence(self, qkv: Tensor, real: Tensor) -> Tensor:
-        """Each sequence's real positions attend to each other, no padding
-        anywhere: qkv (R, 3 d_model) -> the heads' output (R, d_model)."""
-        R = qkv.size(0)
-        heads = qkv.view(R, 3, self.num_heads, self.d_head).permute(1, 2, 0, 3)
-        q, k, v = heads.unsqueeze(1)  # each (1, h, R, d_head), views of qkv
-        if self.rotary is not None:  # each position's place in its row
-            at = real.nonzero()[:, 1]  # (R,)
-            q, k = self.rotary(q, positions=at), self.rotary(k, positions=at)
-        if R == 0:  # no real position at all
-            return qkv.new_zeros(0, self.d_model)
-        lengths = real.sum(dim=1).tolist()
-        # split, not slices: a slice's gradient is a zero tensor as big as qkv
-        parts = (part.split(lengths, dim=2) for part in (q, k, v))
-        sequences = [one for one in zip(*parts, strict=True) if one[0].size(2)]
-        if self.training and self.dropout > 0.0 and qkv.device.type == "cpu":
-            outs = self._dropping_weights(sequences)
-        else:  # one sequence (1, h, L, d_head) a call, no mask needed
-            outs = [self._heads(qs, ks, vs, None) for qs, ks, vs in sequences]
-        out = torch.cat(outs, dim=2)[0]  # (h, R, d_head)
-        return out.transpose(0, 1).reshape(R, self.d_model)
-
-    def _dropping_weights(self, sequences: list[tuple[Tensor, ...]]) -> list[Tensor]:
-        """Each sequence's heads (1, h, L, d_head), step by step, with dropout
-        on the weights from one draw of keep_mask for all of them."""
-        h, p = self.num_heads, self.dropout
-        sizes = [h * q.size(2) ** 2 for q, _, _ in sequences]  # h * L * L each
-        keep = keep_mask((sum(sizes),), p, self.q_proj.weight.device)
-        scaled = keep.to(torch.float32).mul_(1.0 / (1.0 - p))  # 0 or 1 / (1 - p)
-        outs = []
-        for (q, k, v), kept in zip(sequences, scaled.split(sizes), strict=True):
-            wide = q.to(torch.float32) / math.sqrt(self.d_head)
-            weights = (wide @ k.to(torch.float32).transpose(-2, -1)).softmax(dim=-1)
-            weights = weights * kept.view(weights.shape)  # (1, h, L, L)
-            outs.append(weights.to(v.dtype) @ v)
-        return outs
-
 
 class KVCache:
     """The keys and values (N, h, T, d_head) that a MultiHeadAttention has
@@ -408,33 +339,6 @@ def _check_cache(cache: object, batch: int) -> None:
     if cache.k is not None and cache.k.size(0) != batch:
         raise ValueError(
             f"cache: expected keys of batch size N={batch}, got {cache.k.size(0)}"
-        )
-
-
-def _check_real(
-    x: Tensor, real: Tensor, mask: Tensor, width: int, like: Tensor
-) -> None:
-    """x (R, width) holds the R True positions of real (N, S); mask is the
-    key mask (N, 1, 1, S)."""
-    shape = f"(R, d_model={width})"
-    check_features("x", x, width=width, dims=2, shape=shape, like=like)
-    if not isinstance(real, Tensor) or real.dtype != torch.bool or real.dim() != 2:
-        raise TypeError(f"real: expected a bool tensor (N, S), got {describe(real)}")
-    if int(real.sum()) != x.size(0):
-        raise ValueError(
-            f"x, real: expected one row of x per True of real, {int(real.sum())}, "
-            f"got {x.size(0)}"
-        )
-    if real.device != x.device:
-        raise ValueError(
-            f"real: expected a tensor on {x.device}, like x, got one on {real.device}"
-        )
-    _check_mask(mask, (real.size(0), 1, 1, real.size(1)))
-    differ = int((mask[:, 0, 0, :] != real).sum())
-    if differ:
-        raise ValueError(
-            "mask, real: expected the key mask of real, mask[:, 0, 0, :] == real, "
-            f"got one that differs at {differ} position(s)"
         )
 
 

@@ -23,7 +23,6 @@ from literate_transformer._checks import (
     check_probability,
 )
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
-from literate_transformer.fast_dropout import FastDropout
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
@@ -142,7 +141,7 @@ class TransformerEmbedding(nn.Module):
         elif positional == "learned":
             self.position = LearnedPositionalEncoding(max_len, d_position)
         self.dropout_on = dropout_on
-        self.dropout = FastDropout(dropout)
+        self.dropout = nn.Dropout(dropout)
         self.word_dropout: WordDropout | None = None
         if word_dropout > 0.0:
             if unk_id is None:

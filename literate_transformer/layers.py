@@ -33,7 +33,6 @@ from literate_transformer.attention import (
     _check_cache,
     _check_mask,
 )
-from literate_transformer.fast_dropout import FastDropout
 from literate_transformer.positional import check_positions
 
 __all__ = [
@@ -70,7 +69,7 @@ class FeedForward(nn.Module):
         check_choice("activation", activation, tuple(_ACTIVATIONS))
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
-        self.dropout = FastDropout(dropout)
+        self.dropout = nn.Dropout(dropout)
         self.activation = _ACTIVATIONS[activation]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -126,10 +125,9 @@ class EncoderLayer(nn.Module):
         self.ff = FeedForward(d_model, d_ff, dropout, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.dropout1 = FastDropout(dropout)
-        self.dropout2 = FastDropout(dropout)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
         self.norm_first = check_bool("norm_first", norm_first)
-        self.skip_padding = True  # False: every position runs (the padded path)
 
     def forward(
         self,
@@ -148,11 +146,6 @@ class EncoderLayer(nn.Module):
         keys = S if cache is None else cache.length + S
         if mask is not None:
             _check_mask(mask, (N, self.self_attn.num_heads, S, keys))
-        real = None
-        if self.skip_padding and cache is None and positions is None:
-            real = _real_positions(mask, x)  # (N, S), or None: every position
-        if real is not None and mask is not None:  # the real positions, (R, d)
-            return x.index_put((real,), self.forward_real(x[real], real, mask))
 
         def attend(z: Tensor) -> Tensor:
             return self.self_attn(
@@ -165,30 +158,6 @@ class EncoderLayer(nn.Module):
         # post-LN, as in the paper: LayerNorm(x + Sublayer(x))
         x = self.norm1(x + self.dropout1(attend(x)))
         return self.norm2(x + self.dropout2(self.ff(x)))
-
-    def forward_real(self, x: Tensor, real: Tensor, mask: Tensor) -> Tensor:
-        """The layer on the real positions alone: x (R, d_model) holds the
-        positions where real (N, S) is True, row by row; mask is the key
-        mask (N, 1, 1, S). Returns (R, d_model)."""
-
-        def attend(z: Tensor) -> Tensor:
-            return self.self_attn.forward_real(z, real, mask)
-
-        if self.norm_first:
-            x = x + self.dropout1(attend(self.norm1(x)))
-            return x + self.dropout2(self.ff(self.norm2(x)))
-        x = self.norm1(x + self.dropout1(attend(x)))
-        return self.norm2(x + self.dropout2(self.ff(x)))
-
-
-def _real_positions(mask: Tensor | None, x: Tensor) -> Tensor | None:
-    """The real positions (N, S) of a key-padding mask (N, 1, 1, S) for x
-    (N, S, d); None for other masks, no mask, or no padding."""
-    N, S = x.shape[:2]
-    if mask is None or mask.shape != (N, 1, 1, S):
-        return None
-    real = mask[:, 0, 0, :]  # (N, S)
-    return None if bool(real.all()) else real
 
 
 def _check_caches(cache: object, batch: int) -> tuple[KVCache, KVCache]:
@@ -261,9 +230,9 @@ class DecoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.norm3 = nn.LayerNorm(d_model)
-        self.dropout1 = FastDropout(dropout)
-        self.dropout2 = FastDropout(dropout)
-        self.dropout3 = FastDropout(dropout)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.dropout3 = nn.Dropout(dropout)
         self.norm_first = check_bool("norm_first", norm_first)
 
     def forward(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -29,12 +29,12 @@ from literate_transformer._checks import (
 )
 from literate_transformer.attention import KVCache, _check_mask
 from literate_transformer.embedding import Combine, DropoutOn, TransformerEmbedding
+from literate_transformer.engine import _encode_real
 from literate_transformer.layers import (
     Activation,
     DecoderLayer,
     EncoderLayer,
     _check_caches,
-    _real_positions,
 )
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.positional import RotaryEmbedding
@@ -61,7 +61,7 @@ class Encoder(nn.Module):
         self.num_heads = layers[0].self_attn.num_heads
         d_model = embedding.d_model
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
-        self.skip_padding = True  # False: every position runs (the padded path)
+        self.engine = False  # use_engine(model): the padding skipped
 
     def forward(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         embedding = self.embedding
@@ -71,13 +71,10 @@ class Encoder(nn.Module):
         if src_mask is not None:
             _check_mask(src_mask, (N, self.num_heads, S, S), name="src_mask")
         x = self.embedding(src)  # (N, S, d_model)
-        real = _real_positions(src_mask, x) if self.skip_padding else None
-        if real is not None and src_mask is not None:  # the real positions only
-            x_real = x[real]  # (R, d_model): gathered once for every layer
-            for layer in self.layers:
-                x_real = cast(EncoderLayer, layer).forward_real(x_real, real, src_mask)
-            out = x.new_zeros(x.shape)  # zeros at the padding
-            return out.index_put_((real,), self.norm(x_real))
+        if self.engine:  # the real positions alone, if the mask has padding
+            out = _encode_real(self.layers, self.norm, x, src_mask)
+            if out is not None:
+                return out
         for layer in self.layers:
             x = layer(x, src_mask)
         return self.norm(x)

@@ -8,10 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import literate_transformer.attention as attention_module
 from literate_transformer.attention import MultiHeadAttention, attention
 from literate_transformer.masks import attention_mask, causal_mask, padding_mask
-from literate_transformer.positional import RotaryEmbedding
 
 # Tolerances per dtype: the paths add the same numbers in different orders,
 # and in half precision round differently. (assert_close's defaults for
@@ -321,114 +319,3 @@ def test_a_row_whose_real_scores_overflow_still_ignores_its_masked_keys(dtype):
     explicit, _ = mha(q, k, k, mask=mask, need_weights=True)  # (T_q, T_k)
     fast, _ = mha(q, k, k, mask=mask)
     assert torch.allclose(explicit.float(), fast.float(), atol=5e-2)
-
-
-@pytest.mark.parametrize("rotary", [False, True])
-@pytest.mark.parametrize("fused", [True, False])
-def test_attention_sequence_by_sequence_equals_the_padded_layout(
-    rotary, fused, device, monkeypatch
-):
-    torch.manual_seed(0)
-    rope = RotaryEmbedding(4) if rotary else None
-    mha = MultiHeadAttention(16, 4, rotary=rope, fused=fused).to(device)
-    tokens = [
-        [0, 0, 3, 4, 5, 6],
-        [1, 2, 3, 0, 0, 0],
-        [0] * 6,
-        [7] * 6,
-        [8, 0, 0, 9, 9, 0],
-    ]
-    real = padding_mask(torch.tensor(tokens, device=device))  # padding anywhere
-    mask = attention_mask(real)
-    x = torch.randn(int(real.sum()), 16, device=device, requires_grad=True)
-    results = {}
-    for per_sequence_from in (6, 7):  # S = 6: sequence by sequence, then padded
-        monkeypatch.setattr(attention_module, "PER_SEQUENCE_FROM", per_sequence_from)
-        mha.zero_grad()
-        x.grad = None
-        out = mha.forward_real(x, real, mask)
-        (out**2).sum().backward()
-        grads = [x.grad.clone()] + [p.grad.clone() for p in mha.parameters()]
-        results[per_sequence_from] = out.detach(), grads
-    (by_sequence, by_grads), (padded, padded_grads) = results[6], results[7]
-    torch.testing.assert_close(by_sequence, padded, atol=1e-5, rtol=1e-5)
-    for grad, reference in zip(by_grads, padded_grads, strict=True):
-        torch.testing.assert_close(grad, reference, atol=1e-4, rtol=1e-4)
-
-
-@pytest.mark.parametrize("rotary", [False, True])
-def test_weight_dropout_sequence_by_sequence_applies_one_draw_to_each_sequence(
-    rotary, monkeypatch
-):
-    """In training on the CPU, the per-sequence path drops the attention
-    weights itself: one keep mask, drawn once for the weights of every
-    sequence (sequence, head, query, key), scaled by 1 / (1 - p). The
-    reference is the padded layout, step by step, with the same mask placed
-    at each sequence's real positions."""
-    torch.manual_seed(0)
-    p, h = 0.25, 4
-    rope = RotaryEmbedding(4) if rotary else None
-    mha = MultiHeadAttention(16, h, dropout=p, rotary=rope).train()
-    tokens = [[0, 0, 3, 4, 5, 6], [1, 2, 3, 0, 0, 0], [0] * 6, [8, 0, 0, 9, 9, 0]]
-    real = padding_mask(torch.tensor(tokens))
-    N, S = real.shape
-    lengths = real.sum(dim=1).tolist()
-    size = sum(h * length**2 for length in lengths)
-    keep = torch.rand(size, generator=torch.Generator().manual_seed(1)) >= p
-    calls = []
-
-    def fixed_keep(shape, rate, device=None):
-        calls.append((shape, rate))
-        return keep.clone()
-
-    monkeypatch.setattr(attention_module, "keep_mask", fixed_keep)
-    monkeypatch.setattr(attention_module, "PER_SEQUENCE_FROM", S)
-    x = torch.randn(int(real.sum()), 16, requires_grad=True)
-    out = mha.forward_real(x, real, attention_mask(real))
-    assert calls == [((size,), p)]  # one draw for the whole batch
-    (out**2).sum().backward()
-    grads = [x.grad.clone()] + [q.grad.clone() for q in mha.parameters()]
-
-    kept = torch.zeros(N, h, S, S)  # the same draw, in the padded layout
-    start = 0
-    for n, length in enumerate(lengths):
-        at = real[n].nonzero()[:, 0]
-        block = keep[start : start + h * length**2].view(h, length, length)
-        kept[n][:, at[:, None], at[None, :]] = block.float()
-        start += h * length**2
-    mha.zero_grad()
-    x.grad = None
-    padded = torch.zeros(N, S, 16).index_put((real,), x)
-    q, k, v = (
-        mha._split_heads(proj(padded)) for proj in (mha.q_proj, mha.k_proj, mha.v_proj)
-    )
-    if rotary:
-        q, k = rope(q), rope(k)
-    _, weights = attention(q, k, v, attention_mask(real))  # no dropout here
-    heads = (weights * kept / (1 - p)) @ v  # (N, h, S, d_head)
-    expected = mha.out_proj(heads.transpose(1, 2)[real].reshape(-1, 16))
-    (expected**2).sum().backward()
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
-    reference = [x.grad] + [q.grad for q in mha.parameters()]
-    for grad, wanted in zip(grads, reference, strict=True):
-        torch.testing.assert_close(grad, wanted, atol=1e-4, rtol=1e-4)
-
-
-def test_weight_dropout_sequence_by_sequence_keeps_the_expectation(monkeypatch):
-    """Over many draws, the mean training output is the evaluation output:
-    the weights' dropout preserves the expectation."""
-    torch.manual_seed(0)
-    mha = MultiHeadAttention(8, 2, dropout=0.5)
-    real = padding_mask(torch.tensor([[1, 2, 3, 0], [0, 4, 5, 6], [7, 8, 9, 1]]))
-    mask = attention_mask(real)
-    x = torch.randn(int(real.sum()), 8)
-    monkeypatch.setattr(attention_module, "PER_SEQUENCE_FROM", 4)
-    draws = 4000
-    with torch.no_grad():
-        expected = mha.eval().forward_real(x, real, mask)
-        mha.train()
-        outs = torch.stack([mha.forward_real(x, real, mask) for _ in range(draws)])
-    spread = outs.std(dim=0)
-    assert (spread > 1e-3).all()  # the weights were dropped, draw by draw
-    error = (outs.mean(dim=0) - expected).abs()
-    assert (error <= 5 * spread / draws**0.5).all(), (error / spread).max()

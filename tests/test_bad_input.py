@@ -25,6 +25,7 @@ from torch import nn
 from literate_transformer.attention import KVCache, MultiHeadAttention, attention
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.engine import attention_real, use_engine
 from literate_transformer.fast_dropout import FastDropout, fast_dropout, keep_mask
 from literate_transformer.layers import (
     DecoderLayer,
@@ -408,12 +409,20 @@ CASES = [
             is_causal=[*FLAG, True],  # True beside a mask: one or the other
         ),
     ),
+    Case("attention", "KVCache", KVCache, dict(fixed=True), dict(fixed=FLAG)),
+    # engine.py
     Case(
-        "attention",
-        "MultiHeadAttention.forward_real",
-        module(lambda: MultiHeadAttention(8, 2), "forward_real"),
-        dict(x=features(5, 8), real=REAL, mask=REAL[:, None, None, :]),
+        "engine",
+        "attention_real",
+        attention_real,
         dict(
+            mha=MultiHeadAttention(8, 2).eval(),
+            x=features(5, 8),
+            real=REAL,
+            mask=REAL[:, None, None, :],
+        ),
+        dict(
+            mha=[nn.Linear(8, 8), None],
             x=[features(4, 8), features(5, 6), features(1, 5, 8), None],
             real=[REAL.long(), REAL[0], "real"],
             mask=[
@@ -423,7 +432,13 @@ CASES = [
             ],
         ),
     ),
-    Case("attention", "KVCache", KVCache, dict(fixed=True), dict(fixed=FLAG)),
+    Case(
+        "engine",
+        "use_engine",
+        use_engine,
+        dict(model=nn.Linear(2, 2), on=True),
+        dict(model=["model", None, torch.zeros(2)], on=FLAG),
+    ),
     # layers.py
     Case(
         "layers",
@@ -1012,6 +1027,7 @@ def test_the_suite_covers_every_module_with_hundreds_of_cases():
         case = param.values[0]
         per_module[case.module] = per_module.get(case.module, 0) + 1
     assert set(per_module) == {
+        "engine",
         "positional",
         "embedding",
         "dropout",

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-import literate_transformer.attention as attention_module
+import literate_transformer.engine as engine_module
 from benchmarks.cases import (
     BOS_ID,
     EOS_ID,
@@ -112,9 +112,9 @@ def test_the_varlen_case_times_both_layouts_and_puts_the_switch_back():
         long_length=0,
         only=frozenset({"varlen"}),
     )
-    saved = attention_module.PER_SEQUENCE_FROM
+    saved = engine_module.PER_SEQUENCE_FROM
     rows = bench_varlen(settings, FLOAT32)
-    assert saved == attention_module.PER_SEQUENCE_FROM
+    assert saved == engine_module.PER_SEQUENCE_FROM
     assert [(r.case.split()[0], r.name) for r in rows] == [
         (f"T={t}", name)
         for t in VARLEN_LENGTHS

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import torch
 
-import literate_transformer.attention as attention_module
 from literate_transformer.attention import MultiHeadAttention
 from literate_transformer.layers import (
     DecoderLayer,
@@ -445,46 +444,6 @@ def test_progress_on_a_terminal_is_a_bar_redrawn_in_place(monkeypatch):
     shown = terminal.getvalue()
     assert "\r" in shown and "6/6" in shown and "loss=" in shown, shown
     assert "step 3/6" not in shown  # no evaluation lines under a bar
-
-
-def skip_padding(model: Transformer, on: bool) -> None:
-    model.encoder.skip_padding = on
-    for layer in model.encoder.layers:
-        layer.skip_padding = on
-
-
-@pytest.mark.parametrize("per_sequence_from", [128, 1])  # attention's two ways
-@pytest.mark.parametrize("positional", ["sinusoidal", "rotary"])
-@pytest.mark.parametrize("norm_first", [False, True])
-def test_real_tokens_only_equals_the_padded_path_forward_and_backward(
-    norm_first, positional, per_sequence_from, device, monkeypatch
-):
-    monkeypatch.setattr(attention_module, "PER_SEQUENCE_FROM", per_sequence_from)
-    model = small_model(norm_first=norm_first, positional=positional).to(device)
-    src = torch.tensor([[5, 6, 7, 0, 0, 0], [8, 9, 10, 11, 12, 13], [4, 0, 0, 0, 0, 0]])
-    src = src.to(device)
-    mask = attention_mask(padding_mask(src))
-    real = padding_mask(src)
-    results = {}
-    for on in (True, False):
-        skip_padding(model, on)
-        model.zero_grad()
-        out = model.encoder(src, mask)
-        (out[real] ** 2).sum().backward()  # the padding feeds no later step
-        grads = {n: p.grad.clone() for n, p in model.encoder.named_parameters()}
-        results[on] = out[real].detach(), grads
-    (real_only, real_grads), (padded, padded_grads) = results[True], results[False]
-    torch.testing.assert_close(real_only, padded, atol=1e-5, rtol=1e-5)
-    assert real_grads.keys() == padded_grads.keys()
-    for name, grad in real_grads.items():
-        torch.testing.assert_close(grad, padded_grads[name], atol=1e-4, rtol=1e-4)
-    skip_padding(model, True)
-    layer = model.encoder.layers[0]
-    x = torch.randn(3, 6, 32, device=device)
-    out = layer(x, mask)
-    assert torch.equal(out[~real], x[~real])  # the padding is handed on untouched
-    layer.skip_padding = False
-    torch.testing.assert_close(out[real], layer(x, mask)[real], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("positional", ["sinusoidal", "learned", "rotary"])

@@ -1,0 +1,235 @@
+"""The engine (literate_transformer/engine.py, explained on the Performance
+page): its speed paths compute what the reference modules compute. Without
+dropout, outputs and gradients equal the reference's; with dropout, one draw
+serves the batch, lands on the right weights and keeps the expectation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import literate_transformer.engine as engine_module
+from literate_transformer.attention import MultiHeadAttention, attention
+from literate_transformer.engine import attention_real, use_engine
+from literate_transformer.fast_dropout import FastDropout
+from literate_transformer.lm import TransformerLM
+from literate_transformer.masks import attention_mask, padding_mask
+from literate_transformer.model import InputDropout, Transformer
+from literate_transformer.positional import RotaryEmbedding
+
+
+def small_model(**options) -> Transformer:
+    torch.manual_seed(0)
+    sizes = dict(
+        d_model=32, num_heads=4, d_ff=64, dropout=0.0, max_len=16, share_vocab=True
+    )
+    return Transformer(20, 20, **{**sizes, **options}).eval()
+
+
+@pytest.mark.parametrize("per_sequence_from", [128, 1])  # attention's two ways
+@pytest.mark.parametrize("positional", ["sinusoidal", "rotary"])
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_real_tokens_only_equals_the_padded_path_forward_and_backward(
+    norm_first, positional, per_sequence_from, device, monkeypatch
+):
+    monkeypatch.setattr(engine_module, "PER_SEQUENCE_FROM", per_sequence_from)
+    model = small_model(norm_first=norm_first, positional=positional).to(device)
+    src = torch.tensor([[5, 6, 7, 0, 0, 0], [8, 9, 10, 11, 12, 13], [4, 0, 0, 0, 0, 0]])
+    src = src.to(device)
+    mask = attention_mask(padding_mask(src))
+    real = padding_mask(src)
+    results = {}
+    for on in (True, False):
+        use_engine(model, on)
+        model.zero_grad()
+        out = model.encoder(src, mask)
+        (out[real] ** 2).sum().backward()  # the padding feeds no later step
+        grads = {n: p.grad.clone() for n, p in model.encoder.named_parameters()}
+        results[on] = out[real].detach(), grads
+    (real_only, real_grads), (padded, padded_grads) = results[True], results[False]
+    torch.testing.assert_close(real_only, padded, atol=1e-5, rtol=1e-5)
+    assert real_grads.keys() == padded_grads.keys()
+    for name, grad in real_grads.items():
+        torch.testing.assert_close(grad, padded_grads[name], atol=1e-4, rtol=1e-4)
+    use_engine(model)
+    out = model.encoder(src, mask)
+    assert torch.equal(out[~real], torch.zeros_like(out[~real]))  # zeros at padding
+
+
+@pytest.mark.parametrize("rotary", [False, True])
+@pytest.mark.parametrize("fused", [True, False])
+def test_attention_sequence_by_sequence_equals_the_padded_layout(
+    rotary, fused, device, monkeypatch
+):
+    torch.manual_seed(0)
+    rope = RotaryEmbedding(4) if rotary else None
+    mha = MultiHeadAttention(16, 4, rotary=rope, fused=fused).to(device)
+    tokens = [
+        [0, 0, 3, 4, 5, 6],
+        [1, 2, 3, 0, 0, 0],
+        [0] * 6,
+        [7] * 6,
+        [8, 0, 0, 9, 9, 0],
+    ]
+    real = padding_mask(torch.tensor(tokens, device=device))  # padding anywhere
+    mask = attention_mask(real)
+    x = torch.randn(int(real.sum()), 16, device=device, requires_grad=True)
+    results = {}
+    for per_sequence_from in (6, 7):  # S = 6: sequence by sequence, then padded
+        monkeypatch.setattr(engine_module, "PER_SEQUENCE_FROM", per_sequence_from)
+        mha.zero_grad()
+        x.grad = None
+        out = attention_real(mha, x, real, mask)
+        (out**2).sum().backward()
+        grads = [x.grad.clone()] + [p.grad.clone() for p in mha.parameters()]
+        results[per_sequence_from] = out.detach(), grads
+    (by_sequence, by_grads), (padded, padded_grads) = results[6], results[7]
+    torch.testing.assert_close(by_sequence, padded, atol=1e-5, rtol=1e-5)
+    for grad, reference in zip(by_grads, padded_grads, strict=True):
+        torch.testing.assert_close(grad, reference, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("rotary", [False, True])
+def test_weight_dropout_sequence_by_sequence_applies_one_draw_to_each_sequence(
+    rotary, monkeypatch
+):
+    """In training on the CPU, the per-sequence path drops the attention
+    weights itself: one keep mask, drawn once for the weights of every
+    sequence (sequence, head, query, key), scaled by 1 / (1 - p). The
+    reference is the padded layout, step by step, with the same mask placed
+    at each sequence's real positions."""
+    torch.manual_seed(0)
+    p, h = 0.25, 4
+    rope = RotaryEmbedding(4) if rotary else None
+    mha = MultiHeadAttention(16, h, dropout=p, rotary=rope).train()
+    tokens = [[0, 0, 3, 4, 5, 6], [1, 2, 3, 0, 0, 0], [0] * 6, [8, 0, 0, 9, 9, 0]]
+    real = padding_mask(torch.tensor(tokens))
+    N, S = real.shape
+    lengths = real.sum(dim=1).tolist()
+    size = sum(h * length**2 for length in lengths)
+    keep = torch.rand(size, generator=torch.Generator().manual_seed(1)) >= p
+    calls = []
+
+    def fixed_keep(shape, rate, device=None):
+        calls.append((shape, rate))
+        return keep.clone()
+
+    monkeypatch.setattr(engine_module, "keep_mask", fixed_keep)
+    monkeypatch.setattr(engine_module, "PER_SEQUENCE_FROM", S)
+    x = torch.randn(int(real.sum()), 16, requires_grad=True)
+    out = attention_real(mha, x, real, attention_mask(real))
+    assert calls == [((size,), p)]  # one draw for the whole batch
+    (out**2).sum().backward()
+    grads = [x.grad.clone()] + [q.grad.clone() for q in mha.parameters()]
+
+    kept = torch.zeros(N, h, S, S)  # the same draw, in the padded layout
+    start = 0
+    for n, length in enumerate(lengths):
+        at = real[n].nonzero()[:, 0]
+        block = keep[start : start + h * length**2].view(h, length, length)
+        kept[n][:, at[:, None], at[None, :]] = block.float()
+        start += h * length**2
+    mha.zero_grad()
+    x.grad = None
+    padded = torch.zeros(N, S, 16).index_put((real,), x)
+    q, k, v = (
+        mha._split_heads(proj(padded)) for proj in (mha.q_proj, mha.k_proj, mha.v_proj)
+    )
+    if rotary:
+        q, k = rope(q), rope(k)
+    _, weights = attention(q, k, v, attention_mask(real))  # no dropout here
+    heads = (weights * kept / (1 - p)) @ v  # (N, h, S, d_head)
+    expected = mha.out_proj(heads.transpose(1, 2)[real].reshape(-1, 16))
+    (expected**2).sum().backward()
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    reference = [x.grad] + [q.grad for q in mha.parameters()]
+    for grad, wanted in zip(grads, reference, strict=True):
+        torch.testing.assert_close(grad, wanted, atol=1e-4, rtol=1e-4)
+
+
+def test_weight_dropout_sequence_by_sequence_keeps_the_expectation(monkeypatch):
+    """Over many draws, the mean training output is the evaluation output:
+    the weights' dropout preserves the expectation."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(8, 2, dropout=0.5)
+    real = padding_mask(torch.tensor([[1, 2, 3, 0], [0, 4, 5, 6], [7, 8, 9, 1]]))
+    mask = attention_mask(real)
+    x = torch.randn(int(real.sum()), 8)
+    monkeypatch.setattr(engine_module, "PER_SEQUENCE_FROM", 4)
+    draws = 4000
+    with torch.no_grad():
+        expected = attention_real(mha.eval(), x, real, mask)
+        mha.train()
+        outs = torch.stack([attention_real(mha, x, real, mask) for _ in range(draws)])
+    spread = outs.std(dim=0)
+    assert (spread > 1e-3).all()  # the weights were dropped, draw by draw
+    error = (outs.mean(dim=0) - expected).abs()
+    assert (error <= 5 * spread / draws**0.5).all(), (error / spread).max()
+
+
+def dropouts(model: nn.Module) -> list[tuple[str, str, float, bool]]:
+    return [
+        (name, type(m).__name__, m.p, m.training)
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Dropout, FastDropout))
+    ]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_switch_swaps_every_dropout_both_ways_and_keeps_the_weights(training):
+    models = {
+        "seq2seq": small_model(
+            dropout=0.2, input_dropout=InputDropout(0.1, word_dropout=0.1, unk_id=3)
+        ),
+        "lm": TransformerLM(30, d_model=16, num_heads=2, d_ff=32, dropout=0.3),
+    }
+    for name, model in models.items():
+        model.train(training)
+        before = dropouts(model)
+        weights = {n: t.clone() for n, t in model.state_dict().items()}
+        assert {kind for _, kind, _, _ in before} == {"Dropout"}
+        assert use_engine(model) is model
+        after = dropouts(model)
+        kept = [(n, p, t) for n, _, p, t in after]
+        assert kept == [(n, p, t) for n, _, p, t in before]  # same rates, modes
+        assert {kind for _, kind, _, _ in after} == {"FastDropout"}
+        flags = [m.engine for m in model.modules() if hasattr(m, "engine")]
+        assert flags == ([True] if name == "seq2seq" else [])  # the Encoder's
+        state = model.state_dict()
+        assert state.keys() == weights.keys()
+        assert all(torch.equal(state[n], t) for n, t in weights.items())
+        use_engine(model, on=False)
+        assert dropouts(model) == before
+        assert not any(m.engine for m in model.modules() if hasattr(m, "engine"))
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_a_whole_training_step_without_dropout_equals_the_reference(norm_first, device):
+    """Logits, loss and every gradient of both models, engine on and off."""
+    src = torch.tensor([[5, 6, 7, 0, 0, 0], [8, 9, 10, 11, 12, 13], [4, 0, 0, 0, 0, 0]])
+    tgt = torch.tensor([[1, 5, 6, 0], [1, 8, 9, 10], [1, 4, 0, 0]])
+    src, tgt = src.to(device), tgt.to(device)
+    torch.manual_seed(0)
+    lm = TransformerLM(20, d_model=32, num_heads=4, d_ff=64, dropout=0.0)
+    cases = {
+        "seq2seq": (small_model(norm_first=norm_first).train(), (src, tgt)),
+        "lm": (lm.to(device).train(), (src,)),
+    }
+    for name, (model, inputs) in cases.items():
+        model.to(device)
+        results = []
+        for on in (False, True):
+            use_engine(model, on)
+            model.zero_grad()
+            logits = model(*inputs)
+            keep = inputs[-1] != 0  # the loss's positions: no padding
+            loss = logits[keep].logsumexp(dim=-1).sum()
+            loss.backward()
+            grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+            results.append((logits[keep].detach(), grads))
+        (reference, reference_grads), (fast, fast_grads) = results
+        torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5, msg=name)
+        assert fast_grads.keys() == reference_grads.keys()
+        for key, grad in fast_grads.items():
+            torch.testing.assert_close(grad, reference_grads[key], atol=1e-4, rtol=1e-4)
