@@ -9,6 +9,7 @@ site; the comment at the top of each file names the chapter that explains it.
 
 __version__ = "0.1.0"
 from literate_transformer.attention import MultiHeadAttention
+from literate_transformer.debug import set_debug
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.engine import use_engine
@@ -57,6 +58,7 @@ __all__ = [
     "load_torch_attention",
     "load_torch_layer",
     "padding_mask",
+    "set_debug",
     "sinusoidal_encoding",
     "use_engine",
 ]

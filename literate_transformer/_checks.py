@@ -6,13 +6,15 @@
 Each check names the caller's argument, says what was expected and what was
 received, and raises TypeError for a value of the wrong kind, ValueError for
 one of the right kind out of range. None reads the contents of a tensor on an
-accelerator, so none synchronises a device.
+accelerator, so none synchronises a device, unless set_debug(True) (or
+LT_DEBUG=1) asks for the checks of contents everywhere.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+import os
 from collections.abc import Sequence
 
 import torch
@@ -31,6 +33,7 @@ __all__ = [
     "check_probability",
     "describe",
     "is_integer",
+    "reads_contents",
 ]
 
 
@@ -178,8 +181,8 @@ def check_ids(
     device: torch.device | None = None,
 ) -> Tensor:
     """Integer ids (N, T), N, T >= 1, as int32 or int64, on `device` if given;
-    in [0, vocab_size) when the tensor is on the CPU (elsewhere the check
-    would wait for the device)."""
+    in [0, vocab_size) where reads_contents (elsewhere the check would wait
+    for the device)."""
     if not isinstance(tokens, Tensor) or not is_integer(tokens.dtype):
         raise TypeError(
             f"{name}: expected integer token ids of shape (N, T), got "
@@ -197,7 +200,7 @@ def check_ids(
         )
     if tokens.dtype not in (torch.int32, torch.int64):
         tokens = tokens.long()  # uint8, int8, int16: what F.embedding takes
-    if vocab_size is not None and tokens.device.type == "cpu":
+    if vocab_size is not None and reads_contents(tokens.device):
         low, high = int(tokens.min()), int(tokens.max())
         if low < 0 or high >= vocab_size:
             raise ValueError(
@@ -226,7 +229,8 @@ def check_features(
     rank = x.dim() >= 2 if dims is None else x.dim() == dims
     if not rank or (width is not None and x.size(-1) != width):
         raise ValueError(f"{name}: expected shape {shape}, got {tuple(x.shape)}")
-    mixed = torch.is_autocast_enabled(x.device.type)  # autocast mixes dtypes
+    # autocast mixes dtypes; the meta device (shapes, no values) has none
+    mixed = x.device.type != "meta" and torch.is_autocast_enabled(x.device.type)
     if like is not None and x.dtype != like.dtype and not mixed:
         raise TypeError(
             f"{name}: expected {like.dtype}, the dtype of the module's weights, "
@@ -238,3 +242,12 @@ def check_features(
             f"got one on {x.device}"
         )
     return x
+
+
+# Whether the checks of contents run on every device: set_debug changes it.
+_DEBUG = [os.environ.get("LT_DEBUG", "") == "1"]
+
+
+def reads_contents(device: torch.device) -> bool:
+    """Whether a check may read the values of a tensor on `device`."""
+    return device.type == "cpu" or _DEBUG[0]

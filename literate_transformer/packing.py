@@ -21,6 +21,7 @@ from literate_transformer._checks import (
     check_int,
     describe,
     is_integer,
+    reads_contents,
 )
 
 __all__ = ["IGNORE", "document_mask", "document_positions", "next_tokens", "pack"]
@@ -50,7 +51,7 @@ def check_documents(documents: object, *, like: Tensor | None = None) -> Tensor:
             f"documents: expected labels on {like.device}, where the ids are, got "
             f"labels on {documents.device}"
         )
-    if documents.device.type == "cpu" and int(documents.min()) < -1:
+    if reads_contents(documents.device) and int(documents.min()) < -1:
         raise ValueError(
             "documents: expected labels >= 0, or -1 for padding, got "
             f"{int(documents.min())}"

@@ -22,6 +22,7 @@ from literate_transformer._checks import (
     check_int,
     describe,
     is_integer,
+    reads_contents,
 )
 
 __all__ = [
@@ -103,8 +104,8 @@ def _check_length(length: int, max_len: int) -> int:
 def check_positions(
     positions: object, length: int, device: torch.device, max_len: int | None = None
 ) -> Tensor:
-    """Integer positions (T,) or (N, T), T = length, on `device`; on the CPU
-    also checked >= 0 and < max_len when it is given."""
+    """Integer positions (T,) or (N, T), T = length, on `device`; where
+    reads_contents, also checked >= 0 and < max_len when it is given."""
     if not isinstance(positions, Tensor) or not is_integer(positions.dtype):
         raise TypeError(
             "positions: expected integer positions of shape (T,) or (N, T), got "
@@ -119,7 +120,7 @@ def check_positions(
         raise ValueError(
             f"positions: expected a tensor on {device}, got one on {positions.device}"
         )
-    if positions.device.type == "cpu" and positions.numel():
+    if reads_contents(positions.device) and positions.numel():
         low, high = int(positions.min()), int(positions.max())
         top = "" if max_len is None else f" and < max_len={max_len}"
         if low < 0 or (max_len is not None and high >= max_len):

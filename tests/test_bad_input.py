@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from literate_transformer.attention import KVCache, MultiHeadAttention, attention
+from literate_transformer.debug import set_debug
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.engine import attention_real, use_engine
@@ -410,6 +411,8 @@ CASES = [
         ),
     ),
     Case("attention", "KVCache", KVCache, dict(fixed=True), dict(fixed=FLAG)),
+    # debug.py
+    Case("debug", "set_debug", set_debug, dict(on=True), dict(on=FLAG)),
     # engine.py
     Case(
         "engine",
@@ -1041,6 +1044,7 @@ def test_the_suite_covers_every_module_with_hundreds_of_cases():
         "lm",
         "packing",
         "fast_dropout",
+        "debug",
     }, per_module
     assert sum(per_module.values()) >= 400, per_module
 
