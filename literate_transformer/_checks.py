@@ -12,10 +12,13 @@ LT_DEBUG=1) asks for the checks of contents everywhere.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -32,8 +35,10 @@ __all__ = [
     "check_int",
     "check_probability",
     "describe",
+    "door",
     "is_integer",
     "reads_contents",
+    "trusted",
 ]
 
 
@@ -183,6 +188,8 @@ def check_ids(
     """Integer ids (N, T), N, T >= 1, as int32 or int64, on `device` if given;
     in [0, vocab_size) where reads_contents (elsewhere the check would wait
     for the device)."""
+    if trusted():
+        return cast(Tensor, tokens)
     if not isinstance(tokens, Tensor) or not is_integer(tokens.dtype):
         raise TypeError(
             f"{name}: expected integer token ids of shape (N, T), got "
@@ -221,6 +228,8 @@ def check_features(
 ) -> Tensor:
     """A floating-point tensor of rank `dims` (None: any rank >= 2) and last
     dimension `width` (None: any), with the dtype and device of `like`."""
+    if trusted():
+        return cast(Tensor, x)
     if not isinstance(x, Tensor) or not x.dtype.is_floating_point:
         raise TypeError(
             f"{name}: expected a floating-point tensor of shape {shape}, got "
@@ -251,3 +260,29 @@ _DEBUG = [os.environ.get("LT_DEBUG", "") == "1"]
 def reads_contents(device: torch.device) -> bool:
     """Whether a check may read the values of a tensor on `device`."""
     return device.type == "cpu" or _DEBUG[0]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_OPEN = threading.local()  # .depth: the package's doors the call is inside
+
+
+def door(entry: Callable[P, R]) -> Callable[P, R]:
+    """A public entry of the package: the outermost one checks its
+    arguments; the calls it makes to the package's modules trust theirs."""
+
+    @functools.wraps(entry)
+    def enter(*args: P.args, **kwargs: P.kwargs) -> R:
+        depth = getattr(_OPEN, "depth", 0)
+        _OPEN.depth = depth + 1
+        try:
+            return entry(*args, **kwargs)
+        finally:
+            _OPEN.depth = depth
+
+    return enter
+
+
+def trusted() -> bool:
+    """Inside a door inside a door: the arguments come from the package."""
+    return getattr(_OPEN, "depth", 0) > 1

@@ -23,6 +23,8 @@ from literate_transformer._checks import (
     check_int,
     check_probability,
     describe,
+    door,
+    trusted,
 )
 from literate_transformer.positional import RotaryEmbedding, check_positions
 
@@ -66,6 +68,8 @@ def _check_mask(
     mask: Tensor, scores_shape: tuple[int, ...], *, name: str = "mask"
 ) -> None:
     """Raise unless `mask` is boolean and broadcasts to the scores."""
+    if trusted():
+        return
     if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
         raise TypeError(
             f"{name}: expected a boolean tensor (True = may attend), got "
@@ -179,6 +183,7 @@ class MultiHeadAttention(nn.Module):
         N, T, _ = x.shape
         return x.view(N, T, self.num_heads, self.d_head).transpose(1, 2)  # (N,h,T,dh)
 
+    @door
     def forward(
         self,
         query: Tensor,
@@ -334,6 +339,8 @@ class KVCache:
 
 def _check_cache(cache: object, batch: int) -> None:
     """A KVCache, empty or holding `batch` sequences."""
+    if trusted():
+        return
     if not isinstance(cache, KVCache):
         raise TypeError(f"cache: expected None or a KVCache, got {describe(cache)}")
     if cache.k is not None and cache.k.size(0) != batch:

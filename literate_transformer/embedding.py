@@ -21,6 +21,7 @@ from literate_transformer._checks import (
     check_ids,
     check_int,
     check_probability,
+    door,
 )
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.positional import (
@@ -154,6 +155,7 @@ class TransformerEmbedding(nn.Module):
         if embedding_dropout > 0.0:
             self.embedding_dropout = EmbeddingDropout(embedding_dropout)
 
+    @door
     def forward(self, tokens: Tensor, positions: Tensor | None = None) -> Tensor:
         weight = self.token.weight
         tokens = check_ids("tokens", tokens, self.vocab_size, device=weight.device)

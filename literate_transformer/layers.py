@@ -26,6 +26,7 @@ from literate_transformer._checks import (
     check_int,
     check_probability,
     describe,
+    door,
 )
 from literate_transformer.attention import (
     KVCache,
@@ -72,6 +73,7 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.activation = _ACTIVATIONS[activation]
 
+    @door
     def forward(self, x: Tensor) -> Tensor:
         weight = self.linear1.weight  # (d_ff, d_model)
         width = weight.size(1)
@@ -129,6 +131,7 @@ class EncoderLayer(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
         self.norm_first = check_bool("norm_first", norm_first)
 
+    @door
     def forward(
         self,
         x: Tensor,
@@ -235,6 +238,7 @@ class DecoderLayer(nn.Module):
         self.dropout3 = nn.Dropout(dropout)
         self.norm_first = check_bool("norm_first", norm_first)
 
+    @door
     def forward(
         self,
         y: Tensor,

@@ -26,6 +26,7 @@ from literate_transformer._checks import (
     check_ids,
     check_int,
     describe,
+    door,
 )
 from literate_transformer.attention import KVCache
 from literate_transformer.embedding import Combine, TransformerEmbedding
@@ -137,6 +138,7 @@ class TransformerLM(nn.Module):
         self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
         self.pad_id, self.tie_embeddings = pad_id, tie_embeddings
 
+    @door
     def forward(self, ids: Tensor, documents: Tensor | None = None) -> Tensor:
         device = self.embedding.token.weight.device
         ids = check_ids("ids", ids, self.vocab_size, device=device)  # (N, T)
@@ -175,6 +177,7 @@ class TransformerLM(nn.Module):
         return self.output(self.norm(x))
 
     @torch.no_grad()
+    @door
     def generate(
         self,
         prompt: Tensor,

@@ -21,11 +21,13 @@ from torch import Tensor, nn
 from literate_transformer._checks import (
     check_bool,
     check_choice,
+    check_features,
     check_float,
     check_ids,
     check_int,
     check_probability,
     describe,
+    door,
 )
 from literate_transformer.attention import KVCache, _check_mask
 from literate_transformer.embedding import Combine, DropoutOn, TransformerEmbedding
@@ -63,6 +65,7 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.engine = False  # use_engine(model): the padding skipped
 
+    @door
     def forward(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         embedding = self.embedding
         device = embedding.token.weight.device
@@ -101,6 +104,7 @@ class Decoder(nn.Module):
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.output = nn.Linear(d_model, vocab_size, bias=False)
 
+    @door
     def forward(
         self,
         tgt: Tensor,
@@ -116,6 +120,14 @@ class Decoder(nn.Module):
         embedding = self.embedding
         device = embedding.token.weight.device
         tgt = check_ids("tgt", tgt, embedding.vocab_size, device=device)  # (N, T)
+        d, weight = embedding.d_model, embedding.token.weight
+        shape = f"(N, S, d_model={d})"  # the layers trust memory: checked here
+        check_features("memory", memory, width=d, shape=shape, like=weight)
+        if memory.size(0) != tgt.size(0):
+            raise ValueError(
+                f"memory: expected the batch size N={tgt.size(0)} of tgt, got "
+                f"{memory.size(0)}"
+            )
         positions = None
         if cache is not None:
             if not isinstance(cache, list) or len(cache) != len(self.layers):
@@ -405,6 +417,7 @@ class Transformer(nn.Module):
         tgt_mask = attention_mask(padding_mask(tgt, self.pad_id), causal=True)
         return src_mask, tgt_mask
 
+    @door
     def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
         encoder, decoder = self.encoder.embedding, self.decoder.embedding
         device = decoder.token.weight.device
@@ -461,6 +474,7 @@ class Transformer(nn.Module):
         return result
 
     @torch.no_grad()
+    @door
     def greedy_decode(
         self,
         src: Tensor,

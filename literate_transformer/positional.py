@@ -11,6 +11,8 @@ stored at coordinates 2i and 2i + 1.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -23,6 +25,7 @@ from literate_transformer._checks import (
     describe,
     is_integer,
     reads_contents,
+    trusted,
 )
 
 __all__ = [
@@ -106,6 +109,8 @@ def check_positions(
 ) -> Tensor:
     """Integer positions (T,) or (N, T), T = length, on `device`; where
     reads_contents, also checked >= 0 and < max_len when it is given."""
+    if trusted():
+        return cast(Tensor, positions)
     if not isinstance(positions, Tensor) or not is_integer(positions.dtype):
         raise TypeError(
             "positions: expected integer positions of shape (T,) or (N, T), got "
