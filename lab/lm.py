@@ -20,9 +20,10 @@ from torch import Tensor
 from lab.common import between, per_seed, pick
 from lab.records import Claim, Experiment, Record, Row
 from literate_transformer.engine import use_engine
-from literate_transformer.lm import LMHistory, TransformerLM, evaluate_lm, train_lm
+from literate_transformer.lm import TransformerLM, evaluate_lm, train_lm
 from literate_transformer.lm_command import LM_BASE
 from literate_transformer.text import Corpus, load_corpus
+from literate_transformer.train import History
 
 __all__ = [
     "LM_BASE",
@@ -42,7 +43,7 @@ PROMPT = ("The", "assert", "statement")
 
 def train_base(
     options: dict[str, Any], *, seed: int, steps: int, eval_every: int = 100
-) -> tuple[Corpus, TransformerLM, LMHistory]:
+) -> tuple[Corpus, TransformerLM, History]:
     """LM_BASE with `options`, initialised from `seed` and trained."""
     corpus = load_corpus()
     torch.manual_seed(seed)

@@ -10,10 +10,8 @@ package's EncoderLayer run with a causal mask.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,10 +37,9 @@ from literate_transformer.packing import (
     document_positions,
 )
 from literate_transformer.text import Corpus
-from literate_transformer.train import warmup_lr
+from literate_transformer.train import History, OptimizerName, fit
 
 __all__ = [
-    "LMHistory",
     "TransformerLM",
     "evaluate_lm",
     "load_gpt2",
@@ -317,22 +314,6 @@ def load_gpt2(
     return model
 
 
-@dataclass
-class LMHistory:
-    """What train_lm recorded: the loss at every step, and the validation
-    loss (mean cross-entropy per token) at each evaluation."""
-
-    step: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    eval_step: list[int] = field(default_factory=list)
-    valid_loss: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def valid_perplexity(self) -> list[float]:
-        return [math.exp(loss) for loss in self.valid_loss]
-
-
 def windows(stream: Tensor, length: int) -> tuple[Tensor, Tensor]:
     """A stream cut into consecutive windows: inputs and next tokens, (n, length)."""
     count = (len(stream) - 1) // length
@@ -378,11 +359,15 @@ def train_lm(
     eval_every: int = 100,
     seed: int = 0,
     on_eval: Callable[[int, float, float], None] | None = None,
-) -> LMHistory:
-    """Train `model` on the training stream of `corpus`; evaluate on its
-    validation stream every `eval_every` steps and at the end, then call
+    optimizer: OptimizerName = "adam",
+    weight_decay: float = 0.0,
+    progress: bool = False,
+) -> History:
+    """Train `model` on the training stream of `corpus` in the package's
+    loop (train.fit); evaluate on its validation stream every `eval_every`
+    steps and at the end (history.valid_loss, per token), then call
     on_eval(step, mean training loss since the last evaluation, validation
-    loss) if given.
+    loss) if given. The other options are fit's.
 
     Build the model after torch.manual_seed(seed): the seed then fixes the
     run (the windows, and the dropout masks).
@@ -396,50 +381,39 @@ def train_lm(
             f"model, corpus: expected the model's vocab_size to be the corpus's "
             f"{len(corpus.vocab)} words, got vocab_size={model.vocab_size}"
         )
-    for name, value in dict(
-        steps=steps, batch_size=batch_size, warmup=warmup, eval_every=eval_every
-    ).items():
-        check_int(name, value, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
     length = check_int("length", length, low=1, high=model.max_len)
-    seed = check_int("seed", seed, low=0)
-    check_float("lr_factor", lr_factor, low=0.0, low_open=True)
-    if clip_norm is not None:
-        check_float("clip_norm", clip_norm, low=0.0, low_open=True)
     if on_eval is not None and not callable(on_eval):
         raise TypeError(
             f"on_eval: expected None or a callable, got {describe(on_eval)}"
         )
     device = model.embedding.token.weight.device
     train, valid = corpus.stream("train").to(device), corpus.stream("valid").to(device)
-    torch.manual_seed(seed * 1000 + 1)  # dropout masks
-    data = torch.Generator().manual_seed(seed * 1000 + 1)  # window starts
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9
-    )
-    history = LMHistory()
-    start, previous = time.perf_counter(), 0  # previous: the last evaluated step
-    model.train()
-    for step in range(1, steps + 1):
+
+    def draw(data: torch.Generator) -> tuple[tuple[Tensor, ...], Tensor]:
         starts = torch.randint(0, len(train) - length, (batch_size,), generator=data)
         rows = torch.stack([train[s : s + length + 1] for s in starts.tolist()])
-        lr = warmup_lr(step, d_model=model.d_model, warmup=warmup, factor=lr_factor)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        logits = model(rows[:, :-1])  # (N, length, vocab)
-        loss = F.cross_entropy(logits.flatten(0, 1), rows[:, 1:].flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-        optimizer.step()
-        history.step.append(step)
-        history.loss.append(loss.item())
-        if step % eval_every == 0 or step == steps:
-            history.eval_step.append(step)
-            history.valid_loss.append(evaluate_lm(model, valid, length))
-            if on_eval is not None:
-                since = history.loss[previous:]  # the steps since the last one
-                on_eval(step, sum(since) / len(since), history.valid_loss[-1])
-            previous = step
-    history.seconds = time.perf_counter() - start
-    return history
+        return (rows[:, :-1],), rows[:, 1:]  # each token predicts the next
+
+    def evaluate(history: History) -> None:
+        history.valid_loss.append(evaluate_lm(model, valid, length))
+        if on_eval is not None:
+            steps_seen = history.eval_step
+            previous = steps_seen[-2] if len(steps_seen) > 1 else 0
+            since = history.loss[previous:]  # the steps since the last one
+            on_eval(steps_seen[-1], sum(since) / len(since), history.valid_loss[-1])
+
+    options: dict[str, Any] = dict(optimizer=optimizer, weight_decay=weight_decay)
+    return fit(
+        model,
+        draw,
+        steps=steps,
+        evaluate=evaluate,
+        eval_every=eval_every,
+        warmup=warmup,
+        lr_factor=lr_factor,
+        clip_norm=clip_norm,
+        seed=seed,
+        progress=progress,
+        **options,
+    )

@@ -57,7 +57,7 @@ from literate_transformer.positional import (
 )
 from literate_transformer.tasks import Batch, SyntheticTask
 from literate_transformer.text import Vocabulary, load_corpus, split_of, tokenize
-from literate_transformer.train import accuracy, train, warmup_lr
+from literate_transformer.train import accuracy, fit, train, warmup_lr
 
 NAN, INF = math.nan, math.inf
 # The wrong kinds and the values out of range, by the kind of argument.
@@ -129,6 +129,11 @@ def tiny_model(**options: Any) -> Transformer:
     torch.manual_seed(0)
     base = dict(d_model=8, num_heads=2, d_ff=16, max_len=12, dropout=0.0)
     return Transformer(13, 13, **{**base, **options})
+
+
+def tiny_draw(generator: torch.Generator) -> Any:
+    """One fixed batch of the tasks, for tiny_model."""
+    return (BATCH.src, BATCH.tgt_in), BATCH.tgt_out
 
 
 TASK = SyntheticTask("reverse", 10, 1, 5)
@@ -753,6 +758,31 @@ CASES = [
             seed=[-1, 1.5, True, "0", None],
             device=DEVICE,
             progress=FLAG,
+            optimizer=CHOICE,
+            weight_decay=[-0.1, float("nan"), None, "0.1", 0.1],  # 0.1: not with adam
+        ),
+    ),
+    Case(
+        "train",
+        "fit",
+        lambda **kwargs: fit(**kwargs),
+        dict(model=tiny_model(), draw=tiny_draw, steps=1, evaluate=None),
+        dict(
+            model=[nn.Linear(8, 8), None, "model"],  # a Linear has no d_model
+            draw=[None, "draw"],
+            steps=SIZE,
+            evaluate=[3, "print"],
+            eval_every=SIZE,
+            optimizer=CHOICE,
+            weight_decay=[-0.1, float("nan"), None, "0.1", 0.1],  # 0.1: not with adam
+            warmup=SIZE,
+            lr_factor=[*POSITIVE, None],
+            schedule=[3, "1e-3"],
+            clip_norm=POSITIVE,
+            ignore_index=[1.5, None, "0", True],
+            label_smoothing=PROBABILITY,
+            seed=[-1, 1.5, True, "0", None],
+            progress=FLAG,
         ),
     ),
 ]
@@ -909,6 +939,9 @@ CASES += [
             eval_every=SIZE,
             seed=[-1, 1.5, True, "0", None],
             on_eval=[3, "print"],
+            optimizer=CHOICE,
+            weight_decay=[-0.1, float("nan"), None, "0.1", 0.1],  # 0.1: not with adam
+            progress=FLAG,
         ),
     ),
     Case(

@@ -1,4 +1,5 @@
-"""train() under torchrun: two CPU processes, DistributedDataParallel, gloo."""
+"""The training loop under torchrun, for both models (train and train_lm):
+two CPU processes, DistributedDataParallel, gloo."""
 
 from __future__ import annotations
 
@@ -7,23 +8,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 # tests/ is on the path: pytest puts a test file's folder there ("prepend"
 # import mode), as Python does for a script (torchrun runs ddp_worker.py so).
-from ddp_worker import BATCH, STEPS, TASK, small_model
-
-from literate_transformer.train import train
+from ddp_worker import run, small_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_two_processes_keep_identical_replicas_on_different_data(tmp_path):
+@pytest.mark.parametrize("kind", ["seq2seq", "lm"])
+def test_two_processes_keep_identical_replicas_on_different_data(kind, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     worker = str(ROOT / "tests" / "ddp_worker.py")
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     done = subprocess.run(
-        [*launch, "--nproc_per_node", "2", worker, str(tmp_path)],
+        [*launch, "--nproc_per_node", "2", worker, str(tmp_path), kind],
         capture_output=True,
         text=True,
         env=env,
@@ -40,8 +41,8 @@ def test_two_processes_keep_identical_replicas_on_different_data(tmp_path):
     assert first["loss"] == second["loss"]  # the recorded loss: a mean over processes
     # Had both processes drawn the same batches, averaging their gradients
     # would reproduce a single-process run. It does not.
-    alone = small_model()
-    history = train(alone, TASK, steps=STEPS, batch_size=BATCH, progress=False)
+    alone = small_model(kind)
+    history = run(kind, alone)
     assert history.loss != first["loss"]
     assert any(
         not torch.allclose(w, first["state"][n], atol=1e-6)

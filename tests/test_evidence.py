@@ -95,6 +95,9 @@ ALLOWED: dict[str, dict[str, str]] = {
     "lm.md": {
         "0.2": "lab/common.py: fit's lr_factor, the synthetic chapters' runs",
     },
+    "training.md": {
+        "4000": "Vaswani et al. (2017), section 5.3: warm-up steps",
+    },
     "transformer.md": {
         "2048": "Vaswani et al. (2017): d_ff of the base model",
         "4000": "Vaswani et al. (2017), section 5.3: warm-up steps",
