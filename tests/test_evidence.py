@@ -99,6 +99,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "4000": "Vaswani et al. (2017), section 5.3: warm-up steps",
     },
     "transformer.md": {
+        "100": "train_reverse's warm-up steps, in docs/transformer-lab.md's code",
         "2048": "Vaswani et al. (2017): d_ff of the base model",
         "4000": "Vaswani et al. (2017), section 5.3: warm-up steps",
         "100,000": "Vaswani et al. (2017), section 5.2: training steps",
