@@ -11,6 +11,8 @@ from lab.records import Claim, Experiment
 from lab.transformer_runs import reverse_demo
 
 __all__ = ["REVERSE_DEMO"]
+
+
 REVERSE_DEMO = Experiment(
     name="reverse-demo",
     chapter="transformer.md",
