@@ -57,7 +57,9 @@ def lm_demo(*, seed: int, steps: int) -> dict[str, Any]:
     corpus, model, history = train_base({}, seed=seed, steps=steps)
     prompt = corpus.vocab.encode(PROMPT)[None]
     sampler = torch.Generator().manual_seed(seed)
-    text = model.generate(prompt, 60, top_k=20, temperature=0.8, generator=sampler)
+    text = model.generate(
+        prompt, 60, do_sample=True, top_k=20, temperature=0.8, generator=sampler
+    )
     return {
         "step": history.step[9::10],  # every tenth step: the curve, not the noise
         "loss": [sum(history.loss[i : i + 10]) / 10 for i in range(0, steps, 10)],

@@ -178,17 +178,21 @@ class TransformerLM(nn.Module):
     def generate(
         self,
         prompt: Tensor,
-        steps: int,
+        max_new_tokens: int,
         *,
-        greedy: bool = False,
-        temperature: float = 1.0,
+        do_sample: bool = False,
+        temperature: float | None = None,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
         cache: bool = True,
     ) -> Tensor:
-        """prompt ids (N, T0) followed by `steps` generated ids: (N, T0 + steps).
+        """prompt ids (N, T0) followed by max_new_tokens generated ids.
 
-        Runs in evaluation mode (no dropout) and restores the mode it found.
+        Greedy (the likeliest id every time) unless do_sample=True, which
+        draws each id from the softmax of the logits / temperature (default
+        1), among the top_k likeliest if given, with `generator`; those three
+        need do_sample=True. Returns (N, T0 + max_new_tokens). Runs in
+        evaluation mode (no dropout) and restores the mode it found.
         With cache (the default), each step runs the newest token alone while
         the sequence fits in max_len, the layers keeping the earlier keys and
         values; past max_len the window slides, every position moves, and
@@ -196,9 +200,17 @@ class TransformerLM(nn.Module):
         """
         device = self.embedding.token.weight.device
         ids = check_ids("prompt", prompt, self.vocab_size, device=device)
-        steps = check_int("steps", steps, low=1)
-        greedy = check_bool("greedy", greedy)
-        temperature = check_float("temperature", temperature, low=0.0, low_open=True)
+        steps = check_int("max_new_tokens", max_new_tokens, low=1)
+        sampling = {"temperature": temperature, "top_k": top_k, "generator": generator}
+        given = [name for name, value in sampling.items() if value is not None]
+        if not check_bool("do_sample", do_sample) and given:
+            raise ValueError(
+                f"do_sample, {', '.join(given)}: expected do_sample=True with "
+                f"{' and '.join(given)} (greedy decoding draws nothing), got "
+                "do_sample=False"
+            )
+        if temperature is not None:
+            check_float("temperature", temperature, low=0.0, low_open=True)
         if top_k is not None:
             top_k = check_int("top_k", top_k, low=1, high=self.vocab_size - 1)
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -217,10 +229,10 @@ class TransformerLM(nn.Module):
                 logits = self(ids[:, -self.max_len :])[:, -1].float()  # (N, vocab)
             if self.pad_id is not None:
                 logits[:, self.pad_id] = float("-inf")  # padding is not a word
-            if greedy:
+            if not do_sample:  # greedy
                 next_id = logits.argmax(dim=-1, keepdim=True)  # (N, 1)
             else:
-                logits = logits / temperature
+                logits = logits / (1.0 if temperature is None else temperature)
                 if top_k is not None:
                     kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (N, 1)
                     logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -142,14 +142,15 @@ def run_lm(args: argparse.Namespace) -> int:
     if unknown:
         print(f"not in the vocabulary, read as <unk>: {unknown}", file=sys.stderr)
     sampler = torch.Generator(device=args.device).manual_seed(args.seed)
-    ids = model.generate(
-        prompt,
-        args.words,
-        greedy=args.greedy,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        generator=sampler,
-    )
+    sampling: dict[str, Any] = {}  # --greedy: the likeliest word every time
+    if not args.greedy:
+        sampling = dict(
+            do_sample=True,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            generator=sampler,
+        )
+    ids = model.generate(prompt, args.words, **sampling)
     text = corpus.vocab.decode(ids[0].cpu())
     valid = history.valid_perplexity
     print(

@@ -847,11 +847,11 @@ CASES += [
             lambda: TransformerLM(13, d_model=8, num_heads=2, d_ff=16, max_len=6),
             "generate",
         ),
-        dict(prompt=SRC, steps=2, greedy=False, temperature=1.0, top_k=3),
+        dict(prompt=SRC, max_new_tokens=2, do_sample=True, temperature=1.0, top_k=3),
         dict(
             prompt=[*IDS, ids([13])],
-            steps=SIZE,
-            greedy=FLAG,
+            max_new_tokens=SIZE,
+            do_sample=FLAG,
             temperature=POSITIVE,
             top_k=[0, -1, 2.5, 4.0, True, "4", [4], 13],  # None: no limit
             generator=[7, "seed"],

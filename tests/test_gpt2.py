@@ -52,7 +52,7 @@ def test_loaded_weights_give_gpt2s_logits_and_greedy_text(layers, heads, width):
         do_sample=False,
     )
     for cache in (True, False):
-        assert torch.equal(ours.generate(prompt, 20, greedy=True, cache=cache), written)
+        assert torch.equal(ours.generate(prompt, 20, cache=cache), written)
 
 
 def test_the_body_alone_loads_too_and_the_output_has_no_bias():
@@ -93,8 +93,8 @@ def test_without_a_padding_id_the_model_attends_causally_with_no_mask():
     with torch.no_grad():
         unmasked.output.bias[0] = 100.0  # id 0 is a word like any other
         masked.output.bias[0] = 100.0
-    assert (unmasked.generate(ids[:, :2], 3, greedy=True)[:, 2:] == 0).all()
-    assert (masked.generate(ids[:, :2], 3, greedy=True)[:, 2:] != 0).all()
+    assert (unmasked.generate(ids[:, :2], 3)[:, 2:] == 0).all()
+    assert (masked.generate(ids[:, :2], 3)[:, 2:] != 0).all()
 
 
 @pytest.mark.parametrize("fused", [True, False])

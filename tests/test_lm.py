@@ -89,19 +89,27 @@ def test_the_output_projection_is_the_token_embedding():
         small(combine="concat")
 
 
-def test_generation_is_greedy_or_seeded_and_never_pads():
+def test_generation_is_greedy_unless_asked_to_sample_and_never_pads():
     lm = small()
     prompt = torch.tensor([[3, 4, 5]])
-    greedy = lm.generate(prompt, 20, greedy=True)
-    assert torch.equal(greedy, lm.generate(prompt, 20, greedy=True))
+    greedy = lm.generate(prompt, max_new_tokens=20)  # the default: greedy
+    assert torch.equal(greedy, lm.generate(prompt, 20))
     assert greedy.shape == (1, 23) and (greedy[:, 3:] != 0).all()
-    drawn = [
-        lm.generate(prompt, 20, generator=torch.Generator().manual_seed(s))
-        for s in (1, 1, 2)
-    ]
+    short = lm.generate(prompt, 8)  # 11 ids: within max_len=12, no window
+    with torch.no_grad():
+        logits = lm(short[:, :-1])[0, 2:]  # the logits of each generated id
+    if lm.pad_id is not None:
+        logits[:, lm.pad_id] = float("-inf")  # never generated
+    assert torch.equal(logits.argmax(dim=-1), short[0, 3:])  # the likeliest each
+    seeds = [torch.Generator().manual_seed(s) for s in (1, 1, 2)]
+    drawn = [lm.generate(prompt, 20, do_sample=True, generator=g) for g in seeds]
     assert torch.equal(drawn[0], drawn[1]) and not torch.equal(drawn[0], drawn[2])
-    top1 = lm.generate(prompt, 20, top_k=1, generator=torch.Generator().manual_seed(3))
+    seed = torch.Generator().manual_seed(3)
+    top1 = lm.generate(prompt, 20, do_sample=True, top_k=1, generator=seed)
     assert torch.equal(top1, greedy)  # the one most likely id: greedy
+    for option in (dict(temperature=0.8), dict(top_k=3), dict(generator=seed)):
+        with pytest.raises(ValueError, match="do_sample"):  # sampling, not asked
+            lm.generate(prompt, 2, **option)
     lm.train()
     lm.generate(prompt, 2)
     assert lm.training  # the mode it found
@@ -113,14 +121,23 @@ def test_bad_arguments_are_named():
         (lambda: lm(torch.zeros(1, 13, dtype=torch.long)), "ids"),
         (lambda: lm(torch.full((1, 3), 30)), "ids"),
         (lambda: lm(torch.ones(1, 3)), "ids"),
-        (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 0), "steps"),
+        (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 0), "max_new_tokens"),
         (
-            lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, temperature=0.0),
+            lambda: lm.generate(
+                torch.ones(1, 2, dtype=torch.long), 1, do_sample=True, temperature=0.0
+            ),
             "temperature",
         ),
-        (lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, top_k=30), "top_k"),
         (
-            lambda: lm.generate(torch.ones(1, 2, dtype=torch.long), 1, generator=7),
+            lambda: lm.generate(
+                torch.ones(1, 2, dtype=torch.long), 1, do_sample=True, top_k=30
+            ),
+            "top_k",
+        ),
+        (
+            lambda: lm.generate(
+                torch.ones(1, 2, dtype=torch.long), 1, do_sample=True, generator=7
+            ),
             "generator",
         ),
         (lambda: small(positional="sine"), "positional"),
@@ -154,19 +171,24 @@ def test_training_reports_each_evaluation_with_the_loss_since_the_last():
     assert [valid for _, _, valid in seen] == history.valid_loss
 
 
+def seeded(sample: bool) -> dict[str, torch.Generator]:
+    """A fresh generator, seeded 1, when sampling; nothing for greedy."""
+    return {"generator": torch.Generator().manual_seed(1)} if sample else {}
+
+
 @pytest.mark.parametrize("positional", ["sinusoidal", "learned", "rotary", "none"])
 def test_generating_with_the_cache_gives_the_ids_of_generating_without(positional):
     model = small(positional=positional, max_len=12)
     prompt = torch.randint(3, 30, (3, 4))
     prompt[0, :2] = 0  # left padding: masked as keys with or without the cache
-    for greedy in (True, False):  # 14 steps: past max_len, the window slides
+    for sample in (False, True):  # 14 steps: past max_len, the window slides
         ids = [
             model.generate(
                 prompt,
                 14,
-                greedy=greedy,
+                do_sample=sample,
                 cache=cache,
-                generator=torch.Generator().manual_seed(1),
+                **seeded(sample),
             )
             for cache in (True, False)
         ]
