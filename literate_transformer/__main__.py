@@ -52,31 +52,33 @@ def add_train_parser(
         "train",
         help="train the Transformer on a synthetic task",
         description="Train the encoder-decoder Transformer on a synthetic task.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # the defaults
     )
     add = parser.add_argument
-    add("--task", choices=TASKS, default="reverse")
+    add("--task", choices=TASKS, default="reverse", help="what to learn")
     add("--symbols", type=POSITIVE_INT, default=10, help="alphabet size")
-    add("--min-len", type=POSITIVE_INT, default=1)
-    add("--max-len", type=POSITIVE_INT, default=10)
-    add("--steps", type=POSITIVE_INT, default=500)
-    add("--batch-size", type=POSITIVE_INT, default=64)
-    add("--seed", type=SEED, default=0)
-    add("--d-model", type=POSITIVE_INT, default=64)
-    add("--heads", type=POSITIVE_INT, default=4)
+    add("--min-len", type=POSITIVE_INT, default=1, help="shortest string")
+    add("--max-len", type=POSITIVE_INT, default=10, help="longest string")
+    add("--steps", type=POSITIVE_INT, default=500, help="optimiser steps")
+    add("--batch-size", type=POSITIVE_INT, default=64, help="strings per step")
+    add("--seed", type=SEED, default=0, help="initialisation, data, dropout")
+    add("--d-model", type=POSITIVE_INT, default=64, help="width")
+    add("--heads", type=POSITIVE_INT, default=4, help="attention heads")
     add("--layers", type=POSITIVE_INT, default=2, help="in each stack")
-    add("--d-ff", type=POSITIVE_INT, default=128)
-    add("--dropout", type=PROBABILITY, default=0.0)
+    add("--d-ff", type=POSITIVE_INT, default=128, help="inner width")
+    add("--dropout", type=PROBABILITY, default=0.0, help="rate")
     add("--norm-first", action="store_true", help="pre-LN")
-    add("--warmup", type=POSITIVE_INT, default=100)
-    add("--lr-factor", type=POSITIVE, default=0.2)
-    add("--label-smoothing", type=PROBABILITY, default=0.0)
+    add("--warmup", type=POSITIVE_INT, default=100, help="warm-up steps")
+    add("--lr-factor", type=POSITIVE, default=0.2, help="the schedule's factor")
+    add("--label-smoothing", type=PROBABILITY, default=0.0, help="the paper's: 0.1")
     add(
         "--eval-every",
         type=POSITIVE_INT,
         default=50,
         help="steps between evaluations (piped, one line of progress each)",
     )
-    add("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu")
+    cpu = "cuda" if torch.cuda.is_available() else "cpu"
+    add("--device", type=device, default=cpu, help="where to train")
     add("--json", type=output_file, help="write the history here")
     add("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run_train, parser=parser)

@@ -27,6 +27,7 @@ from literate_transformer._checks import (
 )
 
 __all__ = [
+    "NON_NEGATIVE",
     "POSITIVE",
     "POSITIVE_INT",
     "PROBABILITY",
@@ -64,6 +65,7 @@ POSITIVE_INT = option(int, check_int, low=1)
 SEED = option(int, check_int, low=0)
 PROBABILITY = option(float, check_probability)
 POSITIVE = option(float, check_float, low=0.0, low_open=True)
+NON_NEGATIVE = option(float, check_float, low=0.0)
 
 
 def device(text: str) -> str:

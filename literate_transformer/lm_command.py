@@ -16,6 +16,7 @@ from typing import Any, get_args
 import torch
 
 from literate_transformer.cli import (
+    NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
     PROBABILITY,
@@ -29,6 +30,7 @@ from literate_transformer.cli import (
 from literate_transformer.lm import TransformerLM, evaluate_lm, train_lm
 from literate_transformer.model import ModelPositional
 from literate_transformer.text import UNK, load_corpus, tokenize
+from literate_transformer.train import OptimizerName
 
 __all__ = ["LM_BASE"]
 
@@ -53,30 +55,36 @@ def add_lm_parser(commands: Commands[argparse.ArgumentParser]) -> None:
         help="train, evaluate and sample the language model of Python's docs",
         description="Train TransformerLM on Python's documentation, report its "
         "test perplexity and write text from a prompt.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # the defaults
     )
     add = parser.add_argument
-    add("--steps", type=POSITIVE_INT, default=1200)  # lm-demo's steps
-    add("--batch-size", type=POSITIVE_INT, default=32)
+    add("--steps", type=POSITIVE_INT, default=1200, help="optimiser steps")
+    add("--batch-size", type=POSITIVE_INT, default=32, help="windows per step")
     add("--length", type=POSITIVE_INT, default=LM_BASE["max_len"], help="window")
-    add("--d-model", type=POSITIVE_INT, default=LM_BASE["d_model"])
-    add("--heads", type=POSITIVE_INT, default=LM_BASE["num_heads"])
-    add("--layers", type=POSITIVE_INT, default=LM_BASE["num_layers"])
-    add("--d-ff", type=POSITIVE_INT, default=LM_BASE["d_ff"])
-    add("--dropout", type=PROBABILITY, default=LM_BASE["dropout"])
-    add("--positional", choices=get_args(ModelPositional), default="sinusoidal")
-    add("--combine", choices=("add", "concat"), default="add")
+    add("--d-model", type=POSITIVE_INT, default=LM_BASE["d_model"], help="width")
+    add("--heads", type=POSITIVE_INT, default=LM_BASE["num_heads"], help="heads")
+    add("--layers", type=POSITIVE_INT, default=LM_BASE["num_layers"], help="layers")
+    add("--d-ff", type=POSITIVE_INT, default=LM_BASE["d_ff"], help="inner width")
+    add("--dropout", type=PROBABILITY, default=LM_BASE["dropout"], help="rate")
+    positions = get_args(ModelPositional)
+    add("--positional", choices=positions, default="sinusoidal", help="positions")
+    add("--combine", choices=("add", "concat"), default="add", help="with tokens")
     add("--untied", action="store_true", help="an output layer of its own")
     add("--norm-first", action="store_true", help="pre-LN")
-    add("--warmup", type=POSITIVE_INT, default=100)
-    add("--lr-factor", type=POSITIVE, default=1.0)
-    add("--eval-every", type=POSITIVE_INT, default=100)
-    add("--seed", type=SEED, default=0)
-    add("--prompt", default="The assert statement")
+    optimizers = get_args(OptimizerName)
+    add("--optimizer", choices=optimizers, default="adam", help="adamw: decay")
+    add("--weight-decay", type=NON_NEGATIVE, default=0.0, help="with adamw")
+    add("--warmup", type=POSITIVE_INT, default=100, help="warm-up steps")
+    add("--lr-factor", type=POSITIVE, default=1.0, help="the schedule's factor")
+    add("--eval-every", type=POSITIVE_INT, default=100, help="steps between")
+    add("--seed", type=SEED, default=0, help="initialisation, data, dropout, text")
+    add("--prompt", default="The assert statement", help="words to go on from")
     add("--words", type=POSITIVE_INT, default=40, help="how many to generate")
     add("--greedy", action="store_true", help="the likeliest word every time")
-    add("--temperature", type=POSITIVE, default=0.8)
-    add("--top-k", type=POSITIVE_INT, default=20)
-    add("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu")
+    add("--temperature", type=POSITIVE, default=0.8, help="when drawing words")
+    add("--top-k", type=POSITIVE_INT, default=20, help="draw among the k likeliest")
+    cpu = "cuda" if torch.cuda.is_available() else "cpu"
+    add("--device", type=device, default=cpu, help="where to train")
     add("--json", type=output_file, help="write a record of the run here")
     add("--quiet", action="store_true", help="no line per evaluation")
     parser.set_defaults(run=run_lm, parser=parser)
@@ -113,6 +121,11 @@ def run_lm(args: argparse.Namespace) -> int:
             f"--top-k: expected fewer than the {len(corpus.vocab)} words of the "
             f"vocabulary, got {args.top_k}"
         )
+    if args.optimizer == "adam" and args.weight_decay:
+        args.parser.error(
+            "--weight-decay: expected 0 with --optimizer adam (decoupled weight "
+            f"decay is adamw's), got {args.weight_decay}"
+        )
     model = build_lm(args, len(corpus.vocab)).to(args.device)
 
     def report(step: int, train: float, valid: float) -> None:
@@ -134,6 +147,8 @@ def run_lm(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         seed=args.seed,
         on_eval=report,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
     )
     stream = corpus.stream("test").to(args.device)
     test = math.exp(evaluate_lm(model, stream, args.length))

@@ -6,6 +6,7 @@ nothing is trained first. Ctrl-C during training writes what was recorded.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -167,6 +168,9 @@ BAD_LM_FLAGS = [
     (["--temperature", "0"], "--temperature: expected a finite number > 0"),
     (["--length", "0"], "--length: expected an integer >= 1"),
     (["--json", "no/such/folder/run.json"], "--json: expected a file in an existing"),
+    (["--weight-decay", "0.1"], "--weight-decay: expected 0 with --optimizer adam"),
+    (["--weight-decay", "-1"], "--weight-decay: expected a finite number >= 0"),
+    (["--optimizer", "sgd"], "--optimizer: invalid choice"),
 ]
 
 
@@ -212,3 +216,20 @@ def test_lm_help_runs_as_a_module():
         check=True,
     )
     assert "--positional" in shown.stdout and "--json" in shown.stdout
+
+
+@pytest.mark.parametrize("command", ["lm", "train"])
+def test_help_shows_every_option_with_its_default(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())  # unwrapped
+    commands = argparse.ArgumentParser().add_subparsers()
+    command_line.add_train_parser(commands)
+    lm_command.add_lm_parser(commands)
+    for action in commands.choices[command]._actions:
+        if action.dest == "help":
+            continue
+        flag = action.option_strings[-1]
+        assert flag in shown, flag
+        assert f"(default: {action.default})" in shown, (flag, action.default)
