@@ -10,6 +10,7 @@ package's EncoderLayer run with a causal mask.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,12 +37,14 @@ from literate_transformer.packing import (
     document_mask,
     document_positions,
 )
+from literate_transformer.positional import LearnedPositionalEncoding
 from literate_transformer.text import Corpus
 from literate_transformer.train import History, OptimizerName, fit
 
 __all__ = [
     "TransformerLM",
     "evaluate_lm",
+    "init_gpt2",
     "load_gpt2",
     "train_lm",
     "windows",
@@ -323,6 +326,37 @@ def load_gpt2(
     except RuntimeError as error:  # a weight of the wrong shape
         message = f"state: expected weights that fit together, got {error}"
         raise ValueError(message) from None
+    return model
+
+
+@torch.no_grad()
+def init_gpt2(model: TransformerLM, std: float = 0.02) -> TransformerLM:
+    """Re-initialise `model` as GPT-2 is: weight matrices and embedding
+    tables from N(0, std), biases 0, layer norms 1 and 0, and the residual
+    branches' last projections (self_attn.out_proj, ff.linear2) from
+    N(0, std / sqrt(2 * num_layers)). The padding row, if any, is zero.
+    Returns `model`, changed in place."""
+    if not isinstance(model, TransformerLM):
+        raise TypeError(f"model: expected a TransformerLM, got {describe(model)}")
+    std = check_float("std", std, low=0.0, low_open=True)
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, 0.0, std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+        if isinstance(module, LearnedPositionalEncoding):
+            nn.init.normal_(module.weight, 0.0, std)
+    branch = std / math.sqrt(2 * len(model.layers))
+    for layer in model.layers:
+        assert isinstance(layer, EncoderLayer)
+        nn.init.normal_(layer.self_attn.out_proj.weight, 0.0, branch)
+        nn.init.normal_(layer.ff.linear2.weight, 0.0, branch)
+    token = model.embedding.token
+    if token.padding_idx is not None:  # a padding row stays zero
+        token.weight[token.padding_idx].zero_()
     return model
 
 

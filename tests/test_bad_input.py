@@ -35,7 +35,7 @@ from literate_transformer.layers import (
     load_torch_attention,
     load_torch_layer,
 )
-from literate_transformer.lm import TransformerLM, load_gpt2, train_lm
+from literate_transformer.lm import TransformerLM, init_gpt2, load_gpt2, train_lm
 from literate_transformer.masks import (
     attention_mask,
     causal_mask,
@@ -943,6 +943,13 @@ CASES += [
             weight_decay=[-0.1, float("nan"), None, "0.1", 0.1],  # 0.1: not with adam
             progress=FLAG,
         ),
+    ),
+    Case(
+        "lm",
+        "init_gpt2",
+        lambda **kwargs: init_gpt2(**kwargs),
+        dict(model=tiny_lm(), std=0.02),
+        dict(model=[nn.Linear(2, 2), None], std=[*POSITIVE, None]),
     ),
     Case(
         "lm",

@@ -9,7 +9,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
 
 from literate_transformer.attention import KVCache, MultiHeadAttention
-from literate_transformer.lm import TransformerLM, load_gpt2
+from literate_transformer.lm import TransformerLM, init_gpt2, load_gpt2
 from literate_transformer.masks import causal_mask
 
 
@@ -112,3 +112,38 @@ def test_is_causal_equals_the_causal_mask_with_and_without_a_cache(fused):
     rest = [mha(x[:, t : t + 1], is_causal=True, cache=cache)[0] for t in range(4, 7)]
     last, _ = mha(x[:, 7:], is_causal=True, cache=cache)  # two after seven cached
     torch.testing.assert_close(torch.cat([first, *rest, last], dim=1), expected)
+
+
+def test_init_gpt2_draws_each_weight_as_transformers_gpt2_does():
+    """Per kind of weight, the spread of init_gpt2's weights and of those of
+    a GPT2LMHeadModel that transformers initialises, with the same sizes."""
+    torch.manual_seed(0)
+    size = dict(vocab_size=1000, n_positions=256, n_embd=256, n_layer=4, n_head=4)
+    theirs = GPT2LMHeadModel(GPT2Config(**size)).state_dict()
+    ours = load_gpt2(theirs, num_heads=4)  # GPT-2's design, then re-initialised
+    state = init_gpt2(ours).state_dict()
+    pairs = {
+        "embedding.token.weight": "transformer.wte.weight",
+        "embedding.position.weight": "transformer.wpe.weight",
+        "layers.2.self_attn.q_proj.weight": "transformer.h.2.attn.c_attn.weight",
+        "layers.2.self_attn.out_proj.weight": "transformer.h.2.attn.c_proj.weight",
+        "layers.2.ff.linear1.weight": "transformer.h.2.mlp.c_fc.weight",
+        "layers.2.ff.linear2.weight": "transformer.h.2.mlp.c_proj.weight",
+    }
+    for mine, their in pairs.items():
+        ratio = state[mine].std().item() / theirs[their].std().item()
+        assert abs(ratio - 1) < 0.05, (mine, ratio)
+    for mine, their in (
+        ("layers.2.norm1.weight", "transformer.h.2.ln_1.weight"),
+        ("layers.2.ff.linear2.bias", "transformer.h.2.mlp.c_proj.bias"),
+        ("norm.bias", "transformer.ln_f.bias"),
+    ):
+        assert torch.equal(state[mine], theirs[their]), mine  # ones, zeros
+    assert state["output.bias"].eq(0).all()
+
+
+def test_init_gpt2_refuses_what_it_cannot_initialise():
+    with pytest.raises(TypeError, match="model: expected a TransformerLM"):
+        init_gpt2(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="std: expected a finite number > 0"):
+        init_gpt2(TransformerLM(10, d_model=8, num_heads=2), std=0.0)
