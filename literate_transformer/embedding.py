@@ -57,6 +57,9 @@ class TransformerEmbedding(nn.Module):
         scale: the token embedding's factor (default sqrt(d_token)).
         init_std: the token embedding's initial standard deviation (default
             d_token^-1/2).
+        position_init_std: the learned position table's (default: the
+            sinusoids' root mean square, 1/sqrt(2), times the scaled token
+            table's spread, init_std * scale, which is 1 by default).
         dropout: the rate of standard dropout.
         dropout_on: "sum" (on embedding + position, the paper) or "token" (on
             the scaled token embedding only).
@@ -83,6 +86,7 @@ class TransformerEmbedding(nn.Module):
         d_position: int | None = None,
         scale: float | None = None,
         init_std: float | None = None,
+        position_init_std: float | None = None,
         dropout: float = 0.1,
         dropout_on: DropoutOn = "sum",
         word_dropout: float = 0.0,
@@ -114,6 +118,15 @@ class TransformerEmbedding(nn.Module):
             scale = check_float("scale", scale, low=0.0, low_open=True)
         if init_std is not None:
             init_std = check_float("init_std", init_std, low=0.0, low_open=True)
+        if position_init_std is not None:
+            position_init_std = check_float(
+                "position_init_std", position_init_std, low=0.0, low_open=True
+            )
+            if positional != "learned":
+                raise ValueError(
+                    "positional, position_init_std: expected positional='learned' "
+                    f"(the one table to initialise), got positional={positional!r}"
+                )
         if combine == "concat":
             d_position = d_model // 2 if d_position is None else d_position
             d_position = check_int("d_position", d_position, low=1, high=d_model - 1)
@@ -139,8 +152,12 @@ class TransformerEmbedding(nn.Module):
             width_name = "d_position" if combine == "concat" else "d_model"
             frequencies(d_position, name=width_name)  # an even width, or an error
             self.position = SinusoidalPositionalEncoding(max_len, d_position)
-        elif positional == "learned":
-            self.position = LearnedPositionalEncoding(max_len, d_position)
+        elif positional == "learned":  # as loud next to the tokens as sinusoids
+            if position_init_std is None:
+                position_init_std = 2**-0.5 * std * self.scale
+            self.position = LearnedPositionalEncoding(
+                max_len, d_position, init_std=position_init_std
+            )
         self.dropout_on = dropout_on
         self.dropout = nn.Dropout(dropout)
         self.word_dropout: WordDropout | None = None

@@ -138,17 +138,19 @@ def check_positions(
 class LearnedPositionalEncoding(nn.Module):
     """A trained table of positions: forward(T) -> (T, d_model), T <= max_len.
 
-    Initialised with the root mean square of the sinusoids, 1/sqrt(2), so
-    that it starts as loud as they are next to unit-variance tokens. The paper
-    found learned and sinusoidal positions "nearly identical" (Table 3, row E).
+    Initialised from N(0, init_std^2); the default, the root mean square of
+    the sinusoids, 1/sqrt(2), starts it as loud as they are next to
+    unit-variance tokens. The paper found learned and sinusoidal positions
+    "nearly identical" (Table 3, row E).
     """
 
-    def __init__(self, max_len: int, d_model: int) -> None:
+    def __init__(self, max_len: int, d_model: int, init_std: float = 2**-0.5) -> None:
         super().__init__()
         max_len = check_int("max_len", max_len, low=1)
         d_model = check_int("d_model", d_model, low=1)
+        init_std = check_float("init_std", init_std, low=0.0, low_open=True)
         self.max_len, self.d_model = max_len, d_model
-        self.weight = nn.Parameter(torch.randn(max_len, d_model) * 2**-0.5)
+        self.weight = nn.Parameter(torch.randn(max_len, d_model) * init_std)
 
     def forward(self, length: int) -> Tensor:
         length = _check_length(length, self.max_len)

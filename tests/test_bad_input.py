@@ -253,6 +253,7 @@ CASES = [
             d_position=[4, 0],  # only concat splits the width
             scale=POSITIVE,
             init_std=POSITIVE,
+            position_init_std=[*POSITIVE, 0.5],  # 0.5: no learned table here
             dropout=PROBABILITY,
             dropout_on=CHOICE,
             word_dropout=PROBABILITY,
