@@ -72,9 +72,9 @@ def refactored(package: Path) -> None:
 def constant_changed(package: Path) -> None:
     """The learned position table starts at 0.5 instead of 1/sqrt(2)."""
     edit(
-        package / "positional.py",
-        "torch.randn(max_len, d_model) * 2**-0.5",
-        "torch.randn(max_len, d_model) * 0.5",
+        package / "embedding.py",
+        "position_init_std = 2**-0.5 * std * self.scale",
+        "position_init_std = 0.5 * std * self.scale",
     )
 
 
