@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lab.records import Record, Row
+from literate_transformer.config import TransformerConfig
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import SyntheticTask
 from literate_transformer.train import History, train
@@ -34,7 +35,7 @@ __all__ = [
     "up",
 ]
 
-BASE_MODEL: dict[str, Any] = dict(
+BASE_MODEL = TransformerConfig(
     d_model=64, num_heads=4, d_ff=128, dropout=0.0, max_len=32, tie_embeddings=False
 )
 

@@ -22,7 +22,7 @@ from lab.common import BASE_MODEL, between, down, fit, per_seed, pick, spread, u
 from lab.lm import final, lm_run, over_seeds
 from lab.records import Record, Row
 from literate_transformer.engine import use_engine
-from literate_transformer.model import InputDropout, Transformer
+from literate_transformer.model import Transformer
 from literate_transformer.tasks import SyntheticTask
 from literate_transformer.text import UNK
 
@@ -56,7 +56,7 @@ METHODS = ("sum", "token", "word", "embedding", "model")
 
 def dropout_options(method: str, rate: float, *, unk_id: int) -> dict[str, Any]:
     """A model's options for one kind of dropout at `rate`: its own
-    `dropout`, and `input_dropout` for its input layers.
+    `dropout`, and the fields of its input layers' dropout.
 
     method: "sum" (nn.Dropout on e + p, the paper's input dropout), "token"
     (on e before p is added), "word" (WordDropout, putting in unk_id),
@@ -66,15 +66,14 @@ def dropout_options(method: str, rate: float, *, unk_id: int) -> dict[str, Any]:
     """
     if method not in METHODS:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    none = InputDropout(dropout=0.0)  # the other methods' input layers
-    inputs = {
-        "sum": replace(none, dropout=rate),
-        "token": replace(none, dropout=rate, dropout_on="token"),
-        "word": replace(none, word_dropout=rate, unk_id=unk_id),
-        "embedding": replace(none, embedding_dropout=rate),
-        "model": InputDropout(),  # the model's rate, set by "dropout"
-    }[method]
-    return {"dropout": rate if method == "model" else 0.0, "input_dropout": inputs}
+    methods: dict[str, dict[str, Any]] = {
+        "sum": dict(input_dropout=rate),
+        "token": dict(input_dropout=rate, dropout_on="token"),
+        "word": dict(input_dropout=0.0, word_dropout=rate, unk_id=unk_id),
+        "embedding": dict(input_dropout=0.0, embedding_dropout=rate),
+        "model": dict(input_dropout=None),  # the model's rate, set by "dropout"
+    }
+    return {"dropout": rate if method == "model" else 0.0, **methods[method]}
 
 
 def input_dropout_run(
@@ -97,7 +96,7 @@ def input_dropout_run(
     options = dropout_options(method, rate, unk_id=unk)
     pool = task.sample(pool_size, torch.Generator().manual_seed(seed * 1000 + 999))
     torch.manual_seed(seed)
-    model = use_engine(Transformer(vocab, vocab, **(BASE_MODEL | options)))
+    model = use_engine(Transformer(vocab, vocab, replace(BASE_MODEL, **options)))
     every = steps if eval_every is None else eval_every
     history = fit(model, task, seed=seed, steps=steps, pool=pool, eval_every=every)
     return {

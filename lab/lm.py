@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -47,7 +48,7 @@ def train_base(
     """LM_BASE with `options`, initialised from `seed` and trained."""
     corpus = load_corpus()
     torch.manual_seed(seed)
-    model = use_engine(TransformerLM(len(corpus.vocab), **(LM_BASE | options)))
+    model = use_engine(TransformerLM(len(corpus.vocab), replace(LM_BASE, **options)))
     history = train_lm(model, corpus, steps=steps, seed=seed, eval_every=eval_every)
     return corpus, model, history
 

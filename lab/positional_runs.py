@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -135,8 +136,8 @@ def build_variant(variant: str, task: SyntheticTask, *, seed: int) -> Transforme
             f"variant: expected one of {sorted(POSITION_VARIANTS)}, got {variant!r}"
         )
     torch.manual_seed(seed)
-    options = {**BASE_MODEL, **POSITION_VARIANTS[variant]}
-    return use_engine(Transformer(task.vocab_size, task.vocab_size, **options))
+    config = replace(BASE_MODEL, **POSITION_VARIANTS[variant])
+    return use_engine(Transformer(task.vocab_size, task.vocab_size, config))
 
 
 def train_variant(

@@ -9,9 +9,10 @@ site; the comment at the top of each file names the chapter that explains it.
 
 __version__ = "0.1.0"
 from literate_transformer.attention import MultiHeadAttention
+from literate_transformer.config import ModelConfig, TransformerConfig
 from literate_transformer.debug import set_debug
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
-from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.embedding import EmbeddingConfig, TransformerEmbedding
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import (
     DecoderLayer,
@@ -26,7 +27,7 @@ from literate_transformer.masks import (
     key_mask_from_embeddings,
     padding_mask,
 )
-from literate_transformer.model import Decoder, Encoder, InputDropout, Transformer
+from literate_transformer.model import Decoder, Encoder, Transformer
 from literate_transformer.positional import (
     LearnedPositionalEncoding,
     RotaryEmbedding,
@@ -39,17 +40,19 @@ __all__ = [
     "Batch",
     "Decoder",
     "DecoderLayer",
+    "EmbeddingConfig",
     "EmbeddingDropout",
     "Encoder",
     "EncoderLayer",
     "FeedForward",
-    "InputDropout",
     "LearnedPositionalEncoding",
+    "ModelConfig",
     "MultiHeadAttention",
     "RotaryEmbedding",
     "SinusoidalPositionalEncoding",
     "SyntheticTask",
     "Transformer",
+    "TransformerConfig",
     "TransformerEmbedding",
     "WordDropout",
     "attention_mask",

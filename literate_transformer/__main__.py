@@ -25,24 +25,29 @@ from literate_transformer.cli import (
     POSITIVE_INT,
     PROBABILITY,
     SEED,
+    add_config_flags,
+    config_from_flags,
     device,
     flag_error,
     output_file,
 )
+from literate_transformer.config import TransformerConfig
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import TASKS, SyntheticTask
 from literate_transformer.train import History, TrainingInterrupted, train
 
 __all__ = ["main"]
 
-# The flag of each argument that the task or the model checks.
-TRAIN_FLAGS = {
+# The flag of each argument that the task checks.
+TASK_FLAGS = {
     "num_symbols": "--symbols",
     "min_len": "--min-len",
     "max_len": "--max-len",
-    "d_model": "--d-model",
-    "num_heads": "--heads",
 }
+
+# The model of the whole Transformer's chapter: this command's defaults.
+TRAIN_BASE = TransformerConfig(d_model=64, d_ff=128, dropout=0.0, share_vocab=True)
+TRAIN_FIXED = ("max_len", "share_vocab", "pad_id", "unk_id")  # the task's
 
 
 def add_train_parser(
@@ -62,12 +67,6 @@ def add_train_parser(
     add("--steps", type=POSITIVE_INT, default=500, help="optimiser steps")
     add("--batch-size", type=POSITIVE_INT, default=64, help="strings per step")
     add("--seed", type=SEED, default=0, help="initialisation, data, dropout")
-    add("--d-model", type=POSITIVE_INT, default=64, help="width")
-    add("--heads", type=POSITIVE_INT, default=4, help="attention heads")
-    add("--layers", type=POSITIVE_INT, default=2, help="in each stack")
-    add("--d-ff", type=POSITIVE_INT, default=128, help="inner width")
-    add("--dropout", type=PROBABILITY, default=0.0, help="rate")
-    add("--norm-first", action="store_true", help="pre-LN")
     add("--warmup", type=POSITIVE_INT, default=100, help="warm-up steps")
     add("--lr-factor", type=POSITIVE, default=0.2, help="the schedule's factor")
     add("--label-smoothing", type=PROBABILITY, default=0.0, help="the paper's: 0.1")
@@ -81,6 +80,7 @@ def add_train_parser(
     add("--device", type=device, default=cpu, help="where to train")
     add("--json", type=output_file, help="write the history here")
     add("--quiet", action="store_true", help="no progress bar")
+    add_config_flags(parser, TRAIN_BASE, skip=TRAIN_FIXED)
     parser.set_defaults(run=run_train, parser=parser)
 
 
@@ -88,22 +88,16 @@ def build(args: argparse.Namespace) -> tuple[SyntheticTask, Transformer]:
     """The task and the model the options describe; errors name the flags."""
     try:
         task = SyntheticTask(args.task, args.symbols, args.min_len, args.max_len)
-        torch.manual_seed(args.seed)
-        model = Transformer(
-            task.vocab_size,
-            task.vocab_size,
-            d_model=args.d_model,
-            num_heads=args.heads,
-            num_encoder_layers=args.layers,
-            num_decoder_layers=args.layers,
-            d_ff=args.d_ff,
-            dropout=args.dropout,
-            norm_first=args.norm_first,
-            max_len=args.max_len + 1,  # the target and its end token
-            share_vocab=True,
-        )
     except (TypeError, ValueError) as error:
-        flag_error(args.parser, error, TRAIN_FLAGS)
+        flag_error(args.parser, error, TASK_FLAGS)
+    # The longest target, with its end token, is the longest sequence.
+    max_len = args.max_len + 1
+    config = config_from_flags(args, TRAIN_BASE, skip=TRAIN_FIXED, max_len=max_len)
+    try:
+        torch.manual_seed(args.seed)
+        model = Transformer(task.vocab_size, task.vocab_size, config)
+    except (TypeError, ValueError) as error:  # what needs the vocabulary
+        flag_error(args.parser, error, {"d_model": "--d-model"})
     return task, model
 
 

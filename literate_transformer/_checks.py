@@ -12,13 +12,14 @@ LT_DEBUG=1) asks for the checks of contents everywhere.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import operator
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -34,6 +35,7 @@ __all__ = [
     "check_ids",
     "check_int",
     "check_probability",
+    "configure",
     "describe",
     "door",
     "is_integer",
@@ -139,6 +141,26 @@ def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {tuple(choices)}, got {value!r}")
     return value
+
+
+Config = TypeVar("Config")
+
+
+def configure(kind: type[Config], config: object, options: dict[str, Any]) -> Config:
+    """The config a module was given: `config` (a `kind`, or None) with
+    `options` replaced, or a `kind` made from `options`."""
+    names = [f.name for f in dataclasses.fields(kind)]  # type: ignore[arg-type]
+    unknown = [name for name in options if name not in names]
+    if unknown:
+        raise TypeError(
+            f"{', '.join(unknown)}: expected options of {kind.__name__} "
+            f"({', '.join(names)}), got {', '.join(map(repr, unknown))}"
+        )
+    if config is None:
+        return kind(**options)
+    if not isinstance(config, kind):
+        raise TypeError(f"config: expected a {kind.__name__}, got {describe(config)}")
+    return dataclasses.replace(config, **options)  # type: ignore[type-var]
 
 
 def check_float_dtype(name: str, dtype: object) -> torch.dtype:

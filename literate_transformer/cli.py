@@ -11,11 +11,14 @@ Used by `python -m literate_transformer` and by the lab's `python -m lab`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import torch
 
@@ -27,13 +30,19 @@ from literate_transformer._checks import (
 )
 
 __all__ = [
+    "INTEGER",
     "NON_NEGATIVE",
+    "NUMBER",
     "POSITIVE",
     "POSITIVE_INT",
     "PROBABILITY",
     "SEED",
+    "add_config_flags",
+    "config_fields",
+    "config_from_flags",
     "device",
     "flag_error",
+    "flag_of",
     "machine",
     "output_file",
 ]
@@ -127,3 +136,56 @@ def machine() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "platform": platform.platform(),
     }
+
+
+INTEGER = option(int, check_int)
+NUMBER = option(float, check_float)
+
+
+def flag_of(name: str) -> str:
+    """The flag of a config's field: d_model -> --d-model."""
+    return "--" + name.replace("_", "-")
+
+
+def config_fields(base: Any, skip: Sequence[str] = ()) -> list[str]:
+    """The fields of the config `base` that have flags: all but `skip`."""
+    return [f.name for f in dataclasses.fields(base) if f.name not in skip]
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser, base: Any, skip: Sequence[str] = ()
+) -> None:
+    """A flag for every field of the config `base` but `skip`."""
+    hints = typing.get_type_hints(type(base))
+    group = parser.add_argument_group(f"the model ({type(base).__name__})")
+    for field in dataclasses.fields(base):
+        if field.name in skip:
+            continue
+        kind = hints[field.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+            (kind,) = [part for part in typing.get_args(kind) if part is not type(None)]
+        options: dict[str, Any] = dict(
+            default=getattr(base, field.name), help=field.metadata["help"]
+        )
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction  # --x, --no-x
+        elif typing.get_origin(kind) is Literal:
+            options["choices"] = typing.get_args(kind)
+        elif kind in (int, float):
+            options["type"] = INTEGER if kind is int else NUMBER
+        else:
+            raise TypeError(f"{field.name}: no flag for a field of type {kind}")
+        group.add_argument(flag_of(field.name), **options)
+
+
+def config_from_flags(
+    args: argparse.Namespace, base: Any, skip: Sequence[str] = (), **fixed: Any
+) -> Any:
+    """`base` with the flags' values and `fixed` (fields the command sets);
+    the config's checks report under the flags' names."""
+    names = config_fields(base, skip)
+    try:
+        values = {name: getattr(args, name) for name in names}
+        return dataclasses.replace(base, **values, **fixed)
+    except (TypeError, ValueError) as error:
+        flag_error(args.parser, error, {name: flag_of(name) for name in names})

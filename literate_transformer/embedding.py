@@ -10,7 +10,9 @@ Vaswani et al. (2017), sections 3.4 (embeddings times sqrt(d_model)), 3.5
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+import numbers
+from dataclasses import KW_ONLY, dataclass
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +23,7 @@ from literate_transformer._checks import (
     check_ids,
     check_int,
     check_probability,
+    configure,
     door,
 )
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
@@ -31,23 +34,24 @@ from literate_transformer.positional import (
     frequencies,
 )
 
-__all__ = ["Combine", "DropoutOn", "Positional", "TransformerEmbedding"]
+__all__ = [
+    "Combine",
+    "DropoutOn",
+    "EmbeddingConfig",
+    "Positional",
+    "TransformerEmbedding",
+]
 
 Positional = Literal["sinusoidal", "learned", "none"]
 Combine = Literal["add", "concat"]
 DropoutOn = Literal["sum", "token"]
 
 
-class TransformerEmbedding(nn.Module):
-    """Token ids -> model input: token embedding * scale, combined with a
-    positional encoding, then dropout.
-
-    Token embeddings start from N(0, init_std^2), and scale defaults to
-    sqrt(d_token), so token coordinates start with unit variance. The padding
-    row is zero and receives no gradient.
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """TransformerEmbedding's options (the vocabulary size comes apart).
 
     Args:
-        vocab_size: the number of ids.
         d_model: the output width.
         max_len: the longest sequence the positional encoding covers.
         positional: "sinusoidal", "learned" or "none".
@@ -68,6 +72,79 @@ class TransformerEmbedding(nn.Module):
         embedding_dropout: drops whole word types for a batch, in training
             only (see literate_transformer.dropout).
         pad_id: the padding id, whose row stays zero (None: no padding row).
+    """
+
+    _: KW_ONLY
+    d_model: int
+    max_len: int
+    positional: Positional = "sinusoidal"
+    combine: Combine = "add"
+    d_position: int | None = None
+    scale: float | None = None
+    init_std: float | None = None
+    position_init_std: float | None = None
+    dropout: float = 0.1
+    dropout_on: DropoutOn = "sum"
+    word_dropout: float = 0.0
+    unk_id: int | None = None
+    embedding_dropout: float = 0.0
+    pad_id: int | None = 0
+
+    def __post_init__(self) -> None:
+        def fix(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)  # frozen: set once, checked
+
+        fix("d_model", check_int("d_model", self.d_model, low=1))
+        fix("max_len", check_int("max_len", self.max_len, low=1))
+        check_choice("positional", self.positional, get_args(Positional))
+        check_choice("combine", self.combine, get_args(Combine))
+        check_choice("dropout_on", self.dropout_on, get_args(DropoutOn))
+        for name in ("dropout", "word_dropout", "embedding_dropout"):
+            fix(name, check_probability(name, getattr(self, name)))
+        for name in ("scale", "init_std", "position_init_std"):
+            if getattr(self, name) is not None:
+                value = check_float(name, getattr(self, name), low=0.0, low_open=True)
+                fix(name, value)
+        for name in ("pad_id", "unk_id"):
+            if getattr(self, name) is not None:
+                fix(name, check_int(name, getattr(self, name), low=0))
+        if self.combine == "concat" and self.positional == "none":
+            raise ValueError(
+                "positional, combine: expected a positional encoding to "
+                "concatenate, got positional='none' with combine='concat'"
+            )
+        if self.position_init_std is not None and self.positional != "learned":
+            raise ValueError(
+                "positional, position_init_std: expected positional='learned' "
+                f"(the one table to initialise), got positional={self.positional!r}"
+            )
+        if self.combine == "concat":
+            d_position = self.d_position
+            if d_position is None:
+                d_position = self.d_model // 2
+            high = self.d_model - 1
+            fix("d_position", check_int("d_position", d_position, low=1, high=high))
+        elif self.d_position is not None:
+            raise ValueError(
+                "d_position: expected None with combine='add' (the positions "
+                f"take all d_model={self.d_model} coordinates), got {self.d_position}"
+            )
+        if self.word_dropout > 0.0 and self.unk_id is None:
+            raise ValueError(
+                "unk_id: expected an id to replace words with (word_dropout > 0), "
+                "got None"
+            )
+
+
+class TransformerEmbedding(nn.Module):
+    """Token ids -> model input: token embedding * scale, combined with a
+    positional encoding, then dropout. The padding row is zero and receives
+    no gradient.
+
+    Args:
+        vocab_size: the number of ids.
+        config: an EmbeddingConfig, whose fields keywords replace; or
+            d_model, with keywords for EmbeddingConfig's other fields.
 
     Shape:
         forward(tokens, positions=None) takes ids (N, T), T <= max_len, and
@@ -78,71 +155,30 @@ class TransformerEmbedding(nn.Module):
     def __init__(
         self,
         vocab_size: int,
-        d_model: int,
-        *,
-        max_len: int,
-        positional: Positional = "sinusoidal",
-        combine: Combine = "add",
-        d_position: int | None = None,
-        scale: float | None = None,
-        init_std: float | None = None,
-        position_init_std: float | None = None,
-        dropout: float = 0.1,
-        dropout_on: DropoutOn = "sum",
-        word_dropout: float = 0.0,
-        unk_id: int | None = None,
-        embedding_dropout: float = 0.0,
-        pad_id: int | None = 0,
+        config: EmbeddingConfig | int | None = None,
+        **options: Any,
     ) -> None:
         super().__init__()
         vocab_size = check_int("vocab_size", vocab_size, low=1)
-        d_model = check_int("d_model", d_model, low=1)
-        max_len = check_int("max_len", max_len, low=1)
-        check_choice("positional", positional, get_args(Positional))
-        check_choice("combine", combine, get_args(Combine))
-        check_choice("dropout_on", dropout_on, get_args(DropoutOn))
-        dropout = check_probability("dropout", dropout)
-        word_dropout = check_probability("word_dropout", word_dropout)
-        embedding_dropout = check_probability("embedding_dropout", embedding_dropout)
-        if combine == "concat" and positional == "none":
-            raise ValueError(
-                "positional, combine: expected a positional encoding to "
-                "concatenate, got positional='none' with combine='concat'"
-            )
-        last_id = vocab_size - 1
-        if pad_id is not None:
-            pad_id = check_int("pad_id", pad_id, low=0, high=last_id)
-        if unk_id is not None:
-            unk_id = check_int("unk_id", unk_id, low=0, high=last_id)
-        if scale is not None:
-            scale = check_float("scale", scale, low=0.0, low_open=True)
-        if init_std is not None:
-            init_std = check_float("init_std", init_std, low=0.0, low_open=True)
-        if position_init_std is not None:
-            position_init_std = check_float(
-                "position_init_std", position_init_std, low=0.0, low_open=True
-            )
-            if positional != "learned":
-                raise ValueError(
-                    "positional, position_init_std: expected positional='learned' "
-                    f"(the one table to initialise), got positional={positional!r}"
-                )
-        if combine == "concat":
-            d_position = d_model // 2 if d_position is None else d_position
-            d_position = check_int("d_position", d_position, low=1, high=d_model - 1)
-        elif d_position is not None:
-            raise ValueError(
-                "d_position: expected None with combine='add' (the positions "
-                f"take all d_model={d_model} coordinates), got {d_position}"
-            )
-        else:
-            d_position = d_model
+        if isinstance(config, (numbers.Integral, Tensor)):  # the width, d_model
+            if "d_model" in options:
+                raise TypeError("d_model: given twice, as an argument and a keyword")
+            config, options = None, {"d_model": config, **options}
+        config = configure(EmbeddingConfig, config, options)
+        for name in ("pad_id", "unk_id"):
+            if getattr(config, name) is not None:
+                check_int(name, getattr(config, name), low=0, high=vocab_size - 1)
+        self.config = config
+        d_model, max_len = config.d_model, config.max_len
+        positional, combine, pad_id = config.positional, config.combine, config.pad_id
+        d_position = config.d_position if combine == "concat" else d_model
+        assert d_position is not None  # the config resolved it
         d_token = d_model - d_position if combine == "concat" else d_model
         self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
         self.positional, self.combine, self.pad_id = positional, combine, pad_id
-        self.scale = math.sqrt(d_token) if scale is None else scale
+        self.scale = math.sqrt(d_token) if config.scale is None else config.scale
         self.token = nn.Embedding(vocab_size, d_token, padding_idx=pad_id)
-        std = d_token**-0.5 if init_std is None else init_std
+        std = d_token**-0.5 if config.init_std is None else config.init_std
         with torch.no_grad():
             self.token.weight.normal_(0.0, std)
             if pad_id is not None:
@@ -153,24 +189,23 @@ class TransformerEmbedding(nn.Module):
             frequencies(d_position, name=width_name)  # an even width, or an error
             self.position = SinusoidalPositionalEncoding(max_len, d_position)
         elif positional == "learned":  # as loud next to the tokens as sinusoids
-            if position_init_std is None:
-                position_init_std = 2**-0.5 * std * self.scale
+            position_std = config.position_init_std
+            if position_std is None:
+                position_std = 2**-0.5 * std * self.scale
             self.position = LearnedPositionalEncoding(
-                max_len, d_position, init_std=position_init_std
+                max_len, d_position, init_std=position_std
             )
-        self.dropout_on = dropout_on
-        self.dropout = nn.Dropout(dropout)
+        self.dropout_on = config.dropout_on
+        self.dropout = nn.Dropout(config.dropout)
         self.word_dropout: WordDropout | None = None
-        if word_dropout > 0.0:
-            if unk_id is None:
-                raise ValueError(
-                    f"unk_id: expected an id in [0, {vocab_size}) to replace words "
-                    "with (word_dropout > 0), got None"
-                )
-            self.word_dropout = WordDropout(word_dropout, unk_id=unk_id, pad_id=pad_id)
+        if config.word_dropout > 0.0:
+            assert config.unk_id is not None  # the config checked it
+            self.word_dropout = WordDropout(
+                config.word_dropout, unk_id=config.unk_id, pad_id=pad_id
+            )
         self.embedding_dropout: EmbeddingDropout | None = None
-        if embedding_dropout > 0.0:
-            self.embedding_dropout = EmbeddingDropout(embedding_dropout)
+        if config.embedding_dropout > 0.0:
+            self.embedding_dropout = EmbeddingDropout(config.embedding_dropout)
 
     @door
     def forward(self, tokens: Tensor, positions: Tensor | None = None) -> Tensor:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -20,18 +21,20 @@ from torch import Tensor, nn
 
 from literate_transformer._checks import (
     check_bool,
+    check_choice,
     check_features,
     check_float,
     check_ids,
     check_int,
+    configure,
     describe,
     door,
 )
 from literate_transformer.attention import KVCache
-from literate_transformer.embedding import Combine, TransformerEmbedding
-from literate_transformer.layers import Activation, EncoderLayer
+from literate_transformer.config import ModelConfig, option
+from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.layers import EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
-from literate_transformer.model import InputDropout, ModelPositional, _model_options
 from literate_transformer.packing import (
     check_documents,
     document_mask,
@@ -42,6 +45,8 @@ from literate_transformer.text import Corpus
 from literate_transformer.train import History, OptimizerName, fit
 
 __all__ = [
+    "GPT2_DESIGN",
+    "LMConfig",
     "TransformerLM",
     "evaluate_lm",
     "init_gpt2",
@@ -50,31 +55,53 @@ __all__ = [
     "windows",
 ]
 
+Init = Literal["default", "gpt2"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMConfig(ModelConfig):
+    """The language model's options (ModelConfig's and these)."""
+
+    num_layers: int = option(2, "the number of layers")
+    pad_id: int | None = option(0, "the padding id (None: none, as GPT-2)")
+    output_bias: bool | None = option(
+        None, "a bias in the output layer (None: only when untied, as GPT-2)"
+    )
+    init: Init = option("default", "gpt2: every weight as GPT-2 (init_gpt2)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._fix("num_layers", check_int("num_layers", self.num_layers, low=1))
+        if self.pad_id is not None:
+            self._fix("pad_id", check_int("pad_id", self.pad_id, low=0))
+        if self.output_bias is not None:
+            check_bool("output_bias", self.output_bias)
+        check_choice("init", self.init, get_args(Init))
+
+
+GPT2_DESIGN = LMConfig(
+    norm_first=True,  # pre-LN, a final LayerNorm (ln_f)
+    activation="gelu_tanh",  # GELU, the tanh approximation
+    positional="learned",  # a table of positions (wpe), added
+    embedding_scale=1.0,  # token embeddings as they are (wte)
+    pad_id=None,  # no padding id: the causal fast path
+    init="gpt2",  # N(0, 0.02), residual projections scaled down
+)  # tied, so no output bias (output_bias=None)
+
 
 class TransformerLM(nn.Module):
     """A causal language model: logits for the next token at every position.
 
+    The output layer is tied to the token embedding unless
+    config.tie_embeddings is False, and has a bias only when untied unless
+    config.output_bias says otherwise.
+
     Args:
         vocab_size: the number of ids.
-        d_model: the model's width.
-        num_heads: attention heads; d_model must be a multiple of it.
-        num_layers: the number of layers.
-        d_ff: the inner width of the feed-forward blocks.
-        dropout: the rate of every dropout (input, sub-layers, attention).
-        max_len: the longest context the model reads.
-        norm_first: pre-LN (True, then a final LayerNorm) or post-LN.
-        activation: the feed-forward activation, "relu", "gelu" or
-            "gelu_tanh" (GPT-2's).
-        positional: "sinusoidal", "learned", "none" or "rotary".
-        combine: "add" or "concat" (then tie_embeddings=False).
-        embedding_scale: the token embedding's factor (default sqrt(d_model)).
-        embedding_init_std: its initial standard deviation (default
-            d_model^-1/2).
-        input_dropout: the input layer's dropout options (an InputDropout).
-        tie_embeddings: the output projection reuses the token embedding.
-        pad_id: the padding id, masked as a key and never generated; None
-            for a model without one (as GPT-2): then every id is a word, and
-            a batch without documents attends causally with no mask tensor.
+        config: an LMConfig; keywords replace its fields, or make one
+            without it. A pad_id is masked as a key and never generated;
+            without one (as GPT-2) every id is a word, and a batch without
+            documents attends causally with no mask tensor.
 
     Shape:
         forward(ids) takes ids (N, T), T <= max_len, and returns logits
@@ -85,58 +112,30 @@ class TransformerLM(nn.Module):
     """
 
     def __init__(
-        self,
-        vocab_size: int,
-        *,
-        d_model: int = 128,
-        num_heads: int = 4,
-        num_layers: int = 2,
-        d_ff: int = 512,
-        dropout: float = 0.1,
-        max_len: int = 256,
-        norm_first: bool = False,
-        activation: Activation = "relu",
-        positional: ModelPositional = "sinusoidal",
-        combine: Combine = "add",
-        embedding_scale: float | None = None,
-        embedding_init_std: float | None = None,
-        input_dropout: InputDropout | None = None,
-        tie_embeddings: bool = True,
-        pad_id: int | None = 0,
+        self, vocab_size: int, config: LMConfig | None = None, **options: Any
     ) -> None:
         super().__init__()
         vocab_size = check_int("vocab_size", vocab_size, low=1)
-        d_model = check_int("d_model", d_model, low=1)
-        num_heads = check_int("num_heads", num_heads, low=1)
-        num_layers = check_int("num_layers", num_layers, low=1)
-        max_len = check_int("max_len", max_len, low=1)
-        if pad_id is not None:
-            pad_id = check_int("pad_id", pad_id, low=0, high=vocab_size - 1)
-        options, inputs = _model_options(  # checked as the Transformer's
-            d_model,
-            num_heads,
-            dropout=dropout,
-            norm_first=norm_first,
-            activation=activation,
-            positional=positional,
-            combine=combine,
-            embedding_scale=embedding_scale,
-            embedding_init_std=embedding_init_std,
-            input_dropout=input_dropout,
-            tie_embeddings=tie_embeddings,
-        )
-        self.embedding = TransformerEmbedding(
-            vocab_size, d_model, max_len=max_len, pad_id=pad_id, **inputs
-        )
+        config = configure(LMConfig, config, options)
+        pad_id, d_model = config.pad_id, config.d_model
+        self.config = config
+        self.embedding = TransformerEmbedding(vocab_size, config.embedding(pad_id))
+        layer = config.layer_options()
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, num_heads, d_ff, **options) for _ in range(num_layers)
+            EncoderLayer(**layer) for _ in range(config.num_layers)
         )
-        self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
-        self.output = nn.Linear(d_model, vocab_size)
-        if tie_embeddings:
+        self.norm = nn.LayerNorm(d_model) if config.norm_first else nn.Identity()
+        bias = config.output_bias
+        if bias is None:
+            bias = not config.tie_embeddings  # GPT-2's: tied, no bias
+        self.output = nn.Linear(d_model, vocab_size, bias=bias)
+        if config.tie_embeddings:
             self.output.weight = self.embedding.token.weight
-        self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
-        self.pad_id, self.tie_embeddings = pad_id, tie_embeddings
+        self.vocab_size, self.d_model = vocab_size, d_model
+        self.max_len = config.max_len
+        self.pad_id, self.tie_embeddings = pad_id, config.tie_embeddings
+        if config.init == "gpt2":
+            init_gpt2(self)
 
     @door
     def forward(self, ids: Tensor, documents: Tensor | None = None) -> Tensor:
@@ -253,7 +252,6 @@ def load_gpt2(
     dict in the layout of transformers' GPT2LMHeadModel (or of GPT2Model,
     without the "transformer." prefix). The sizes come from the weights; the
     number of heads and the dropout rate (GPT-2's is 0.1) are not in them.
-    The output layer's bias, which GPT-2 does not have, is zero.
     """
     if not isinstance(state, Mapping):
         raise TypeError(f"state: expected a state dict, got {describe(state)}")
@@ -275,28 +273,23 @@ def load_gpt2(
     wte = found["wte.weight"]
     check_features("state: wte.weight", wte, width=None, dims=2, shape="(vocab, d)")
     vocab_size, d_model = wte.shape
-    model = TransformerLM(
-        vocab_size,
+    config = replace(
+        GPT2_DESIGN,
         d_model=d_model,
         num_heads=num_heads,
         num_layers=num_layers,
         d_ff=found["h.0.mlp.c_fc.weight"].size(1),
         dropout=dropout,
         max_len=found["wpe.weight"].size(0),
-        norm_first=True,
-        activation="gelu_tanh",
-        positional="learned",
-        embedding_scale=1.0,
-        tie_embeddings=True,
-        pad_id=None,
+        init="default",  # the weights come from `state`
     )
+    model = TransformerLM(vocab_size, config)
     ours = {
         "embedding.token.weight": found["wte.weight"],
         "embedding.position.weight": found["wpe.weight"],
         "norm.weight": found["ln_f.weight"],
         "norm.bias": found["ln_f.bias"],
         "output.weight": found["wte.weight"],
-        "output.bias": torch.zeros(vocab_size),
     }
     for i in range(num_layers):
         theirs, layer = f"h.{i}.", f"layers.{i}."

@@ -23,9 +23,10 @@ import torch
 from torch import nn
 
 from literate_transformer.attention import KVCache, MultiHeadAttention, attention
+from literate_transformer.config import TransformerConfig
 from literate_transformer.debug import set_debug
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
-from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.embedding import EmbeddingConfig, TransformerEmbedding
 from literate_transformer.engine import attention_real, use_engine
 from literate_transformer.fast_dropout import FastDropout, fast_dropout, keep_mask
 from literate_transformer.layers import (
@@ -42,7 +43,7 @@ from literate_transformer.masks import (
     key_mask_from_embeddings,
     padding_mask,
 )
-from literate_transformer.model import Decoder, Encoder, InputDropout, Transformer
+from literate_transformer.model import Decoder, Encoder, Transformer
 from literate_transformer.packing import (
     document_mask,
     document_positions,
@@ -611,16 +612,53 @@ CASES = [
         ),
     ),
     Case(
-        "model",
-        "InputDropout",
-        InputDropout,
-        dict(dropout=0.1, dropout_on="token", word_dropout=0.1, unk_id=3),
+        "config",
+        "TransformerConfig",
+        TransformerConfig,
+        dict(d_model=8, num_heads=2, word_dropout=0.1, unk_id=3),
         dict(
-            dropout=[-0.1, 1.0, NAN, "0.1", True],
+            d_model=[*SIZE, 7],
+            num_heads=[*SIZE, 3],
+            d_ff=SIZE,
+            dropout=PROBABILITY,
+            max_len=SIZE,
+            norm_first=FLAG,
+            activation=CHOICE,
+            positional=CHOICE,
+            combine=CHOICE,
+            embedding_scale=POSITIVE,
+            embedding_init_std=POSITIVE,
+            position_init_std=[*POSITIVE, 0.5],  # 0.5: no learned table
+            input_dropout=[-0.1, 1.0, NAN, "0.1", True],
             dropout_on=CHOICE,
             word_dropout=PROBABILITY,
-            unk_id=[-1, 1.5, "1", True],
+            unk_id=[-1, 1.5, "1", True, None],  # None: word dropout needs one
             embedding_dropout=PROBABILITY,
+            tie_embeddings=FLAG,
+            num_encoder_layers=SIZE,
+            num_decoder_layers=SIZE,
+            share_vocab=FLAG,
+            pad_id=[-1, 1.5, "0", True, None],
+        ),
+    ),
+    Case(
+        "config",
+        "EmbeddingConfig",
+        EmbeddingConfig,
+        dict(d_model=8, max_len=6),
+        dict(d_model=SIZE, max_len=SIZE, scale=POSITIVE, pad_id=[-1, 1.5, "0"]),
+    ),
+    Case(
+        "config",
+        "TransformerEmbedding(config)",
+        TransformerEmbedding,
+        dict(vocab_size=12, config=EmbeddingConfig(d_model=8, max_len=6)),
+        dict(
+            config=["x", {"d_model": 8}, TransformerConfig()],
+            d_model=[0, "8"],
+            scale=[0.0],
+            pad_id=[12],
+            max_lenn=[6],  # no such option
         ),
     ),
     Case(
@@ -646,8 +684,11 @@ CASES = [
             combine=CHOICE,
             embedding_scale=POSITIVE,
             embedding_init_std=POSITIVE,
-            input_dropout=["x", {"dropout": 0.1}, [("dropout", 0.1)], 0.1],
+            input_dropout=["x", {"dropout": 0.1}, [("dropout", 0.1)], 1.0],
+            word_dropout=[1.0],
             pad_id=ID,
+            config=["x", {"d_model": 8}, EmbeddingConfig(d_model=8, max_len=6)],
+            d_modle=[8],  # no such option
         ),
     ),
     Case(
@@ -826,9 +867,12 @@ CASES += [
             combine=CHOICE,
             embedding_scale=POSITIVE,
             embedding_init_std=POSITIVE,
-            input_dropout=[{"dropout": 0.1}, 0.1, "sum"],
+            input_dropout=[{"dropout": 0.1}, 1.0, "sum"],
             tie_embeddings=FLAG,
             pad_id=[-1, 1.0, True, "0", 13],  # None: no padding id
+            output_bias=[1, "no"],  # None: only when untied
+            init=CHOICE,
+            config=["x", TransformerConfig()],
         ),
     ),
     Case(
@@ -1086,6 +1130,7 @@ def test_the_suite_covers_every_module_with_hundreds_of_cases():
         "packing",
         "fast_dropout",
         "debug",
+        "config",
     }, per_module
     assert sum(per_module.values()) >= 400, per_module
 

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,21 +22,26 @@ import lab.cli
 import literate_transformer.__main__ as command_line
 from literate_transformer import lm_command
 from literate_transformer.__main__ import main
+from literate_transformer.cli import config_fields
 from literate_transformer.text import load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 
 BAD_TRAIN_FLAGS = [
-    (["--heads", "0"], "--heads: expected an integer >= 1, got 0"),
-    (["--heads", "two"], "--heads: expected an integer, got 'two'"),
-    (["--heads", "5"], "--d-model, --heads: expected d_model divisible"),
+    (["--num-heads", "0"], "--num-heads: expected an integer >= 1, got 0"),
+    (["--num-heads", "two"], "--num-heads: expected an integer, got 'two'"),
+    (["--num-heads", "5"], "--d-model, --num-heads: expected d_model divisible"),
+    (["--d-model", "9", "--num-heads", "3"], "--d-model: expected an even"),
     (["--d-model", "1.5"], "--d-model: expected an integer, got '1.5'"),
     (["--symbols", "0"], "--symbols: expected an integer >= 1"),
     (["--min-len", "5", "--max-len", "3"], "--min-len, --max-len: expected"),
     (["--steps", "-3"], "--steps: expected an integer >= 1, got -3"),
     (["--batch-size", "0"], "--batch-size: expected an integer >= 1"),
     (["--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
-    (["--layers", "0"], "--layers: expected an integer >= 1"),
+    (["--num-encoder-layers", "0"], "--num-encoder-layers: expected an integer >="),
+    (["--num-decoder-layers", "0"], "--num-decoder-layers: expected an integer >="),
+    (["--activation", "swish"], "--activation: invalid choice: 'swish'"),
+    (["--word-dropout", "0.1"], "--word-dropout"),
     (["--d-ff", "0"], "--d-ff: expected an integer >= 1"),
     (["--warmup", "0"], "--warmup: expected an integer >= 1"),
     (["--dropout", "1"], "--dropout: expected a finite number in [0, 1)"),
@@ -159,8 +165,13 @@ def test_ctrl_c_writes_the_history_so_far_marked_incomplete(tmp_path):
 
 
 BAD_LM_FLAGS = [
-    (["--heads", "5"], "--d-model, --heads: expected d_model divisible"),
-    (["--combine", "concat"], "--untied: the output projection has width"),
+    (["--num-heads", "5"], "--d-model, --num-heads: expected d_model divisible"),
+    (["--combine", "concat"], "--tie-embeddings: the output projection has width"),
+    (["--max-len", "0"], "--max-len: expected an integer >= 1, got 0"),
+    (["--length", "100"], "--length: expected at most --max-len=64"),
+    (["--embedding-scale", "0"], "--embedding-scale: expected a finite number > 0"),
+    (["--position-init-std", "0.1"], "--positional, --position-init-std: expected"),
+    (["--init", "xavier"], "--init: invalid choice: 'xavier'"),
     (["--top-k", "5000"], "--top-k: expected fewer than the"),
     (["--top-k", "0"], "--top-k: expected an integer >= 1, got 0"),
     (["--prompt", "  "], "--prompt: expected at least one word"),
@@ -233,3 +244,34 @@ def test_help_shows_every_option_with_its_default(command, capsys):
         flag = action.option_strings[-1]
         assert flag in shown, flag
         assert f"(default: {action.default})" in shown, (flag, action.default)
+
+
+def test_every_config_field_is_a_flag_and_reaches_the_model():
+    parser = argparse.ArgumentParser()
+    lm_command.add_lm_parser(parser.add_subparsers())
+    flags = ["--norm-first", "--activation", "gelu_tanh", "--positional", "learned"]
+    flags += ["--no-tie-embeddings", "--num-layers", "3", "--embedding-scale", "1"]
+    flags += ["--no-output-bias", "--word-dropout", "0.1", "--max-len", "32"]
+    args = parser.parse_args(["lm", *flags])
+    model = lm_command.build_lm(args, 50)
+    wanted = replace(
+        lm_command.LM_BASE,
+        norm_first=True,
+        activation="gelu_tanh",
+        positional="learned",
+        tie_embeddings=False,
+        num_layers=3,
+        embedding_scale=1.0,
+        output_bias=False,
+        word_dropout=0.1,
+        max_len=32,
+    )
+    assert model.config == wanted
+    assert len(model.layers) == 3 and model.output.bias is None
+    assert model.embedding.word_dropout is not None  # unk_id: the corpus's UNK
+    given = {
+        action.dest
+        for action in parser._subparsers._group_actions[0].choices["lm"]._actions
+    }
+    assert set(config_fields(lm_command.LM_BASE, lm_command.LM_FIXED)) <= given
+    assert not set(lm_command.LM_FIXED) & given  # the corpus's ids are not options

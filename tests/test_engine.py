@@ -15,7 +15,7 @@ from literate_transformer.engine import attention_real, use_engine
 from literate_transformer.fast_dropout import FastDropout
 from literate_transformer.lm import TransformerLM
 from literate_transformer.masks import attention_mask, padding_mask
-from literate_transformer.model import InputDropout, Transformer
+from literate_transformer.model import Transformer
 from literate_transformer.positional import RotaryEmbedding
 
 
@@ -180,7 +180,7 @@ def dropouts(model: nn.Module) -> list[tuple[str, str, float, bool]]:
 def test_the_switch_swaps_every_dropout_both_ways_and_keeps_the_weights(training):
     models = {
         "seq2seq": small_model(
-            dropout=0.2, input_dropout=InputDropout(0.1, word_dropout=0.1, unk_id=3)
+            dropout=0.2, input_dropout=0.1, word_dropout=0.1, unk_id=3
         ),
         "lm": TransformerLM(30, d_model=16, num_heads=2, d_ff=32, dropout=0.3),
     }

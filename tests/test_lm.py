@@ -12,7 +12,6 @@ from torch import nn
 from literate_transformer.layers import load_torch_layer
 from literate_transformer.lm import TransformerLM, train_lm
 from literate_transformer.masks import causal_mask
-from literate_transformer.model import InputDropout
 from literate_transformer.text import load_corpus
 
 POSITIONALS = ["sinusoidal", "learned", "none", "rotary"]
@@ -89,6 +88,14 @@ def test_the_output_projection_is_the_token_embedding():
         small(combine="concat")
 
 
+def test_the_output_has_a_bias_only_when_untied_unless_asked():
+    assert small().output.bias is None  # tied: GPT-2's way
+    assert small(tie_embeddings=False).output.bias is not None
+    assert small(output_bias=True).output.bias is not None  # the site's LM_BASE
+    assert small(tie_embeddings=False, output_bias=False).output.bias is None
+    assert small().config.output_bias is None  # the rule, not a fixed value
+
+
 def test_generation_is_greedy_unless_asked_to_sample_and_never_pads():
     lm = small()
     prompt = torch.tensor([[3, 4, 5]])
@@ -143,12 +150,15 @@ def test_bad_arguments_are_named():
         (lambda: small(positional="sine"), "positional"),
         (lambda: small(d_model=15), "d_model"),
         (lambda: small(input_dropout={"dropout": 0.1}), "input_dropout"),
+        (lambda: small(output_bias="yes"), "output_bias"),
+        (lambda: small(init="xavier"), "init"),
+        (lambda: small(num_layer=2), "num_layer"),
         (lambda: small(pad_id=30), "pad_id"),
     ]
     for call, name in cases:
         with pytest.raises((TypeError, ValueError), match=rf"^{name}\b.*expected"):
             call()
-    assert small(input_dropout=InputDropout(dropout=0.3)).embedding.dropout.p == 0.3
+    assert small(input_dropout=0.3).embedding.dropout.p == 0.3
 
 
 def test_training_reports_each_evaluation_with_the_loss_since_the_last():

@@ -17,7 +17,7 @@ from literate_transformer.layers import (
     load_torch_layer,
 )
 from literate_transformer.masks import attention_mask, causal_mask, padding_mask
-from literate_transformer.model import InputDropout, Transformer
+from literate_transformer.model import Transformer
 from literate_transformer.tasks import BOS, EOS, PAD, SyntheticTask
 from literate_transformer.train import History, TrainingInterrupted, train, warmup_lr
 
@@ -331,17 +331,21 @@ def test_input_dropout_sets_both_input_layers_and_nothing_else():
         num_heads=2,
         d_ff=32,
         dropout=0.2,
-        input_dropout=InputDropout(dropout=0.0, word_dropout=0.1, unk_id=13),
+        input_dropout=0.0,
+        word_dropout=0.1,
+        unk_id=13,
     )
     for embedding in (model.encoder.embedding, model.decoder.embedding):
         assert embedding.dropout.p == 0.0 and embedding.word_dropout.unk_id == 13
     assert model.encoder.layers[0].dropout1.p == 0.2
     default = Transformer(14, 14, d_model=16, num_heads=2, d_ff=32, dropout=0.2)
     assert default.decoder.embedding.dropout.p == 0.2  # the model's rate
-    with pytest.raises(TypeError, match=r"input_dropout: expected None or an Inp"):
+    with pytest.raises(TypeError, match=r"^input_dropout: expected a number"):
         Transformer(14, 14, input_dropout={"word_dropout": 0.1})
-    with pytest.raises(TypeError, match="unexpected keyword argument 'scale'"):
-        InputDropout(scale=1.0)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^scale: expected options of TransformerC"):
+        Transformer(14, 14, scale=1.0)
+    with pytest.raises(ValueError, match=r"^unk_id: expected an integer in"):
+        Transformer(14, 14, word_dropout=0.1, unk_id=14)  # not in the vocabulary
 
 
 def test_load_torch_attention_gives_the_same_attention_as_pytorch():

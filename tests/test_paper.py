@@ -11,8 +11,10 @@ from pathlib import Path
 import torch
 
 from literate_transformer.attention import MultiHeadAttention
+from literate_transformer.config import TransformerConfig
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.layers import EncoderLayer
+from literate_transformer.lm import TransformerLM
 from literate_transformer.masks import key_mask_from_embeddings, padding_mask
 from literate_transformer.model import Transformer
 from literate_transformer.positional import SinusoidalPositionalEncoding
@@ -84,6 +86,8 @@ def test_the_output_projection_is_tied_and_has_no_bias():
     assert model.encoder.embedding.token.weight is not model.decoder.output.weight
     shared = Transformer(10, 10, share_vocab=True, **SMALL)
     assert shared.encoder.embedding.token.weight is shared.decoder.output.weight
+    lm = TransformerLM(10, d_model=16, num_heads=2)  # tied: no bias either
+    assert lm.output.weight is lm.embedding.token.weight and lm.output.bias is None
 
 
 def test_the_key_mask_comes_from_token_ids_not_from_embeddings():
@@ -109,11 +113,11 @@ def test_the_schedule_is_the_papers_formula_times_a_factor():
 
 
 def test_default_sizes_and_regularisation():
-    sizes = inspect.signature(Transformer).parameters
-    defaults = {name: sizes[name].default for name in sizes}
-    assert defaults["d_model"] == 128 and defaults["num_heads"] == 4
-    assert defaults["num_encoder_layers"] == defaults["num_decoder_layers"] == 2
-    assert defaults["d_ff"] == 512 and defaults["dropout"] == 0.1
+    defaults = Transformer(10, 10).config
+    assert defaults == TransformerConfig()
+    assert defaults.d_model == 128 and defaults.num_heads == 4
+    assert defaults.num_encoder_layers == defaults.num_decoder_layers == 2
+    assert defaults.d_ff == 512 and defaults.dropout == 0.1
     assert inspect.signature(train).parameters["label_smoothing"].default == 0.0
     assert MultiHeadAttention(16, 2).dropout == 0.0
 

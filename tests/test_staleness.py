@@ -73,8 +73,8 @@ def constant_changed(package: Path) -> None:
     """The learned position table starts at 0.5 instead of 1/sqrt(2)."""
     edit(
         package / "embedding.py",
-        "position_init_std = 2**-0.5 * std * self.scale",
-        "position_init_std = 0.5 * std * self.scale",
+        "position_std = 2**-0.5 * std * self.scale",
+        "position_std = 0.5 * std * self.scale",
     )
 
 
