@@ -29,7 +29,6 @@ from lab.records import Claim, Experiment
 
 __all__ = ["DROPOUT_METHODS", "DROPOUT_RATES", "REAL_DROPOUT"]
 
-
 DROPOUT_RATES = Experiment(
     name="dropout-rates",
     chapter="dropout.md",
@@ -73,6 +72,7 @@ DROPOUT_RATES = Experiment(
     ),
     facts=dropout_rates_facts,
 )
+
 DROPOUT_METHODS = Experiment(
     name="dropout-methods",
     chapter="dropout.md",
@@ -119,6 +119,7 @@ DROPOUT_METHODS = Experiment(
     ),
     facts=dropout_methods_facts,
 )
+
 REAL_DROPOUT = Experiment(
     name="lm-dropout",
     chapter="dropout.md",

@@ -16,24 +16,33 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from lab.common import between, per_seed, pick
 from lab.records import Claim, Experiment, Record, Row
 from literate_transformer.engine import use_engine
-from literate_transformer.lm import TransformerLM, evaluate_lm, train_lm
+from literate_transformer.lm import GPT2_DESIGN, TransformerLM, evaluate_lm, train_lm
 from literate_transformer.lm_command import LM_BASE
 from literate_transformer.text import Corpus, load_corpus
 from literate_transformer.train import History
 
 __all__ = [
+    "GPT2_SIZES",
     "LM_BASE",
     "LM_DEMO",
+    "LM_GPT2",
     "PROMPT",
+    "T_95",
+    "HuggingFaceGPT2",
     "final",
+    "gpt2_facts",
+    "gpt2_pair",
     "lm_demo",
     "lm_run",
+    "of",
     "over_seeds",
+    "paired",
+    "ratio",
     "real_text_table",
     "train_base",
     "word_order",
@@ -220,3 +229,146 @@ def final(rows: list[Row], **match: Any) -> float:
 
 def over_seeds(record: Record, value: Callable[[list[Row]], float]) -> str:
     return between(per_seed(record, value), ".0f")
+
+
+GPT2_SIZES: dict[str, Any] = dict(
+    d_model=64, num_heads=4, num_layers=2, d_ff=256, max_len=64
+)
+
+
+class HuggingFaceGPT2(nn.Module):
+    """transformers' GPT2LMHeadModel, built from a configuration (nothing is
+    downloaded), as a causal language model that train_lm takes."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        d_model: int,
+        num_heads: int,
+        num_layers: int,
+        d_ff: int,
+        max_len: int,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        from transformers import GPT2Config, GPT2LMHeadModel  # the reference
+
+        config = GPT2Config(
+            vocab_size=vocab_size,
+            n_positions=max_len,
+            n_embd=d_model,
+            n_head=num_heads,
+            n_layer=num_layers,
+            n_inner=d_ff,
+            resid_pdrop=dropout,
+            embd_pdrop=dropout,
+            attn_pdrop=dropout,
+            bos_token_id=None,
+            eos_token_id=None,
+        )
+        self.gpt2 = GPT2LMHeadModel(config)
+        self.vocab_size, self.max_len, self.d_model = vocab_size, max_len, d_model
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.gpt2(ids).logits  # (N, T, vocab_size)
+
+
+def gpt2_pair(*, seed: int, steps: int) -> list[Row]:
+    """GPT2_DESIGN (this package) and transformers' GPT-2 at GPT2_SIZES, each
+    initialised from `seed` and trained on the same batches; one row each."""
+    corpus = load_corpus()
+    vocab_size = len(corpus.vocab)
+    rows = []
+    for variant in ("package", "transformers"):
+        torch.manual_seed(seed)
+        model: nn.Module
+        if variant == "package":
+            config = replace(GPT2_DESIGN, **GPT2_SIZES)
+            model = use_engine(TransformerLM(vocab_size, config))
+        else:
+            model = HuggingFaceGPT2(vocab_size, **GPT2_SIZES)
+        history = train_lm(model, corpus, steps=steps, seed=seed, eval_every=100)
+        valid = history.valid_perplexity
+        test = math.exp(evaluate_lm(model, corpus.stream("test")))
+        rows.append(
+            {
+                "variant": variant,
+                "eval_step": history.eval_step,
+                "valid": valid,
+                "final_valid": valid[-1],
+                "best_valid": min(valid),
+                "test_perplexity": test,
+                "seconds": history.seconds,
+            }
+        )
+    return rows
+
+
+# Two-sided 95% quantiles of Student's t, by degrees of freedom.
+T_95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306}
+
+
+def paired(record: Record, key: str) -> tuple[float, float, float]:
+    """The mean paired difference package - transformers in `key` over the
+    seeds, and its 95% interval (low, high)."""
+
+    package, transformers = of("package", key), of("transformers", key)
+    differences = per_seed(record, lambda rows: package(rows) - transformers(rows))
+    mean = statistics.mean(differences)
+    half = T_95[len(differences) - 1] * statistics.stdev(differences)
+    half /= math.sqrt(len(differences))
+    return mean, mean - half, mean + half
+
+
+def of(variant: str, key: str) -> Callable[[list[Row]], float]:
+    """The `key` of one model's run, on one seed."""
+    return lambda rows: float(pick(rows, variant=variant)[key])
+
+
+def gpt2_facts(record: Record) -> dict[str, str]:
+    """Each model's perplexities over the seeds, the paired differences."""
+    found: dict[str, str] = {}
+    for variant in ("package", "transformers"):
+        for key, name in (("final_valid", "valid"), ("test_perplexity", "test")):
+            found[f"{variant}-{name}"] = over_seeds(record, of(variant, key))
+    for key, name in (("final_valid", "valid"), ("test_perplexity", "test")):
+        mean, low, high = paired(record, key)
+        found[f"{name}-difference"] = f"{mean:+.1f} ({low:+.1f} to {high:+.1f})"
+    return found
+
+
+def ratio(key: str) -> Callable[[list[Row]], float]:
+    """This package's `key` over transformers' GPT-2's, on one seed."""
+
+    return lambda rows: of("package", key)(rows) / of("transformers", key)(rows)
+
+
+LM_GPT2 = Experiment(
+    name="lm-gpt2",
+    chapter="lm.md",
+    run=gpt2_pair,
+    settings=dict(steps=400),
+    development=(0, 1, 2),
+    held_out=(3, 4, 5),
+    key=("variant",),
+    # At 400 steps the curves still fall fast: another CPU's rounding moves a
+    # run as far as another seed's batches would.
+    tolerance={"final_valid": 7.0, "test_perplexity": 6.0},
+    claims=(
+        Claim(
+            "this package's GPT-2 design ends within 20% of transformers' GPT-2 "
+            "in validation perplexity, either way",
+            ratio("final_valid"),
+            above=0.8,
+            below=1.25,
+        ),
+        Claim(
+            "and in test perplexity",
+            ratio("test_perplexity"),
+            above=0.8,
+            below=1.25,
+        ),
+    ),
+    facts=gpt2_facts,
+)

@@ -25,7 +25,6 @@ from lab.records import Claim, Experiment
 
 __all__ = ["POSITIONS", "REAL_POSITIONS"]
 
-
 POSITIONS = Experiment(
     name="positions",
     chapter="positional.md",
@@ -78,6 +77,7 @@ POSITIONS = Experiment(
     ),
     facts=positions_facts,
 )
+
 REAL_POSITIONS = Experiment(
     name="lm-positions",
     chapter="positional.md",

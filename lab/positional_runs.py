@@ -465,6 +465,7 @@ LENGTHS = Experiment(
         for variant in ("add", "learned", "rotary")
     },
 )
+
 LM_POSITIONS: dict[str, dict[str, Any]] = {
     "add": dict(positional="sinusoidal"),
     "concat": dict(positional="sinusoidal", combine="concat"),

@@ -12,7 +12,6 @@ from lab.transformer_runs import reverse_demo
 
 __all__ = ["REVERSE_DEMO"]
 
-
 REVERSE_DEMO = Experiment(
     name="reverse-demo",
     chapter="transformer.md",

@@ -8,6 +8,7 @@ site; the comment at the top of each file names the chapter that explains it.
 """
 
 __version__ = "0.1.0"
+
 from literate_transformer.attention import MultiHeadAttention
 from literate_transformer.config import ModelConfig, TransformerConfig
 from literate_transformer.debug import set_debug

@@ -64,56 +64,6 @@ def attention(
     return weights @ v, weights  # (..., T_q, d_v), (..., T_q, T_k)
 
 
-def _check_mask(
-    mask: Tensor, scores_shape: tuple[int, ...], *, name: str = "mask"
-) -> None:
-    """Raise unless `mask` is boolean and broadcasts to the scores."""
-    if trusted():
-        return
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-        raise TypeError(
-            f"{name}: expected a boolean tensor (True = may attend), got "
-            f"{describe(mask)}"
-        )
-    try:
-        shape = torch.broadcast_shapes(mask.shape, scores_shape)
-    except RuntimeError:
-        shape = None
-    if shape != tuple(scores_shape):
-        raise ValueError(
-            f"{name}: expected a shape broadcastable to {tuple(scores_shape)} "
-            f"(..., T_q, T_k), got {tuple(mask.shape)}"
-        )
-
-
-def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
-    """Raise unless q, k, v are floating tensors of one dtype and device, with
-    compatible shapes."""
-    for name, x in (("q", q), ("k", k), ("v", v)):
-        check_features(name, x, width=None, dims=None, shape="(..., T, d)")
-    if not q.dtype == k.dtype == v.dtype or not q.device == k.device == v.device:
-        raise TypeError(
-            "q, k, v: expected one dtype and one device, got "
-            f"{q.dtype} on {q.device}, {k.dtype} on {k.device}, {v.dtype} on "
-            f"{v.device}"
-        )
-    if k.dim() != q.dim() or v.dim() != q.dim():
-        raise ValueError(
-            "q, k, v: expected tensors of the same rank >= 2, got shapes "
-            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
-        )
-    if q.size(-1) != k.size(-1):
-        raise ValueError(
-            f"q, k: expected the same last dimension d_k, got {q.size(-1)} and "
-            f"{k.size(-1)}"
-        )
-    if k.size(-2) != v.size(-2):
-        raise ValueError(
-            f"k, v: expected the same number of keys T_k, got {k.size(-2)} and "
-            f"{v.size(-2)}"
-        )
-
-
 _TORCH_VERSION = tuple(int(part) for part in torch.__version__.split(".")[:2])
 _SDPA_ZERO_ROWS = _TORCH_VERSION >= (2, 5)  # fully masked queries give zeros
 
@@ -361,4 +311,54 @@ def _check_rotary(rotary: object, d_head: int) -> None:
         raise ValueError(
             f"rotary: expected a RotaryEmbedding of width d_head={d_head} "
             f"(d_model / num_heads), got one of width {rotary.d_head}"
+        )
+
+
+def _check_mask(
+    mask: Tensor, scores_shape: tuple[int, ...], *, name: str = "mask"
+) -> None:
+    """Raise unless `mask` is boolean and broadcasts to the scores."""
+    if trusted():
+        return
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+        raise TypeError(
+            f"{name}: expected a boolean tensor (True = may attend), got "
+            f"{describe(mask)}"
+        )
+    try:
+        shape = torch.broadcast_shapes(mask.shape, scores_shape)
+    except RuntimeError:
+        shape = None
+    if shape != tuple(scores_shape):
+        raise ValueError(
+            f"{name}: expected a shape broadcastable to {tuple(scores_shape)} "
+            f"(..., T_q, T_k), got {tuple(mask.shape)}"
+        )
+
+
+def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
+    """Raise unless q, k, v are floating tensors of one dtype and device, with
+    compatible shapes."""
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        check_features(name, x, width=None, dims=None, shape="(..., T, d)")
+    if not q.dtype == k.dtype == v.dtype or not q.device == k.device == v.device:
+        raise TypeError(
+            "q, k, v: expected one dtype and one device, got "
+            f"{q.dtype} on {q.device}, {k.dtype} on {k.device}, {v.dtype} on "
+            f"{v.device}"
+        )
+    if k.dim() != q.dim() or v.dim() != q.dim():
+        raise ValueError(
+            "q, k, v: expected tensors of the same rank >= 2, got shapes "
+            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
+    if q.size(-1) != k.size(-1):
+        raise ValueError(
+            f"q, k: expected the same last dimension d_k, got {q.size(-1)} and "
+            f"{k.size(-1)}"
+        )
+    if k.size(-2) != v.size(-2):
+        raise ValueError(
+            f"k, v: expected the same number of keys T_k, got {k.size(-2)} and "
+            f"{v.size(-2)}"
         )

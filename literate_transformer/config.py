@@ -47,6 +47,9 @@ class ModelConfig:
     num_heads: int = option(4, "attention heads; d_model must be a multiple of it")
     d_ff: int = option(512, "the inner width of the feed-forward blocks")
     dropout: float = option(0.1, "the rate of every dropout: inputs, layers, weights")
+    activation_dropout: float | None = option(
+        None, "the rate after the feed-forward activation (None: dropout)"
+    )
     max_len: int = option(256, "the longest sequence the model reads")
     norm_first: bool = option(False, "pre-LN (and a final LayerNorm), not post-LN")
     activation: Activation = option("relu", "the feed-forward activation")
@@ -87,8 +90,9 @@ class ModelConfig:
             if getattr(self, name) is not None:
                 value = check_float(name, getattr(self, name), low=0.0, low_open=True)
                 fix(name, value)
-        if self.input_dropout is not None:
-            fix("input_dropout", check_probability("input_dropout", self.input_dropout))
+        for name in ("input_dropout", "activation_dropout"):
+            if getattr(self, name) is not None:
+                fix(name, check_probability(name, getattr(self, name)))
         for name in ("word_dropout", "embedding_dropout"):
             fix(name, check_probability(name, getattr(self, name)))
         if self.unk_id is not None:
@@ -121,6 +125,7 @@ class ModelConfig:
             dropout=self.dropout,
             norm_first=self.norm_first,
             activation=self.activation,
+            activation_dropout=self.activation_dropout,
         )
         if self.positional == "rotary":  # positions as rotations in self-attention
             options["rotary"] = RotaryEmbedding(self.d_model // self.num_heads)

@@ -95,6 +95,8 @@ class EncoderLayer(nn.Module):
         d_ff: the inner width of the feed-forward block.
         dropout: on each sub-layer's output, the attention weights and the
             feed-forward activation.
+        activation_dropout: the feed-forward activation's own rate instead
+            (GPT-2 has none there: 0.0).
         norm_first: pre-LN (True) instead of the paper's post-LN.
         activation: the feed-forward activation, "relu", "gelu" or
             "gelu_tanh".
@@ -119,12 +121,14 @@ class EncoderLayer(nn.Module):
         norm_first: bool = False,
         activation: Activation = "relu",
         rotary: nn.Module | None = None,
+        activation_dropout: float | None = None,
     ) -> None:
         super().__init__()
+        inner = dropout if activation_dropout is None else activation_dropout
         self.self_attn = MultiHeadAttention(
             d_model, num_heads, dropout=dropout, rotary=rotary
         )
-        self.ff = FeedForward(d_model, d_ff, dropout, activation)
+        self.ff = FeedForward(d_model, d_ff, inner, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout1 = nn.Dropout(dropout)
@@ -172,6 +176,8 @@ class DecoderLayer(nn.Module):
         d_ff: the inner width of the feed-forward block.
         dropout: on each sub-layer's output, the attention weights and the
             feed-forward activation.
+        activation_dropout: the feed-forward activation's own rate instead
+            (GPT-2 has none there: 0.0).
         norm_first: pre-LN (True) instead of the paper's post-LN.
         activation: the feed-forward activation, "relu", "gelu" or
             "gelu_tanh".
@@ -197,13 +203,15 @@ class DecoderLayer(nn.Module):
         norm_first: bool = False,
         activation: Activation = "relu",
         rotary: nn.Module | None = None,
+        activation_dropout: float | None = None,
     ) -> None:
         super().__init__()
+        inner = dropout if activation_dropout is None else activation_dropout
         self.self_attn = MultiHeadAttention(
             d_model, num_heads, dropout=dropout, rotary=rotary
         )
         self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
-        self.ff = FeedForward(d_model, d_ff, dropout, activation)
+        self.ff = FeedForward(d_model, d_ff, inner, activation)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.norm3 = nn.LayerNorm(d_model)

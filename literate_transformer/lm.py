@@ -86,6 +86,7 @@ GPT2_DESIGN = LMConfig(
     embedding_scale=1.0,  # token embeddings as they are (wte)
     pad_id=None,  # no padding id: the causal fast path
     init="gpt2",  # N(0, 0.02), residual projections scaled down
+    activation_dropout=0.0,  # dropout on the residual branches, not inside
 )  # tied, so no output bias (output_bias=None)
 
 
@@ -365,14 +366,31 @@ def windows(stream: Tensor, length: int) -> tuple[Tensor, Tensor]:
     return stream[:used].view(count, length), stream[1 : used + 1].view(count, length)
 
 
+def _check_lm(model: object) -> tuple[torch.device, int, int]:
+    """A causal language model (forward(ids) -> logits, with integer
+    vocab_size, max_len and d_model): its device, vocab_size and max_len."""
+    vocab_size = getattr(model, "vocab_size", None)
+    max_len = getattr(model, "max_len", None)
+    if (
+        not isinstance(model, nn.Module)
+        or not isinstance(vocab_size, int)
+        or not isinstance(max_len, int)
+        or not isinstance(getattr(model, "d_model", None), int)
+    ):
+        raise TypeError(
+            "model: expected a language model, an nn.Module with integer "
+            f"vocab_size, max_len and d_model, got {describe(model)}"
+        )
+    return next(model.parameters()).device, vocab_size, max_len
+
+
 @torch.no_grad()
-def evaluate_lm(model: TransformerLM, stream: Tensor, length: int = 64) -> float:
-    """Mean cross-entropy per token of `stream`, read in consecutive windows."""
-    if not isinstance(model, TransformerLM):
-        raise TypeError(f"model: expected a TransformerLM, got {describe(model)}")
-    length = check_int("length", length, low=1, high=model.max_len)
-    device = model.embedding.token.weight.device
-    stream = check_ids("stream", stream[None], model.vocab_size, device=device)[0]
+def evaluate_lm(model: nn.Module, stream: Tensor, length: int = 64) -> float:
+    """Mean cross-entropy per token of `stream`, read in consecutive windows,
+    for any causal language model (see train_lm)."""
+    device, vocab_size, max_len = _check_lm(model)
+    length = check_int("length", length, low=1, high=max_len)
+    stream = check_ids("stream", stream[None], vocab_size, device=device)[0]
     inputs, targets = windows(stream, length)
     was_training = model.training
     model.eval()
@@ -386,7 +404,7 @@ def evaluate_lm(model: TransformerLM, stream: Tensor, length: int = 64) -> float
 
 
 def train_lm(
-    model: TransformerLM,
+    model: nn.Module,
     corpus: Corpus,
     *,
     steps: int,
@@ -406,27 +424,27 @@ def train_lm(
     loop (train.fit); evaluate on its validation stream every `eval_every`
     steps and at the end (history.valid_loss, per token), then call
     on_eval(step, mean training loss since the last evaluation, validation
-    loss) if given. The other options are fit's.
+    loss) if given. The other options are fit's. `model` is a TransformerLM
+    or any causal language model: an nn.Module whose forward(ids) gives the
+    logits (N, T, vocab_size), with integer vocab_size, max_len and d_model.
 
     Build the model after torch.manual_seed(seed): the seed then fixes the
     run (the windows, and the dropout masks).
     """
-    if not isinstance(model, TransformerLM):
-        raise TypeError(f"model: expected a TransformerLM, got {describe(model)}")
+    device, vocab_size, max_len = _check_lm(model)
     if not isinstance(corpus, Corpus):
         raise TypeError(f"corpus: expected a Corpus, got {describe(corpus)}")
-    if len(corpus.vocab) != model.vocab_size:
+    if len(corpus.vocab) != vocab_size:
         raise ValueError(
             f"model, corpus: expected the model's vocab_size to be the corpus's "
-            f"{len(corpus.vocab)} words, got vocab_size={model.vocab_size}"
+            f"{len(corpus.vocab)} words, got vocab_size={vocab_size}"
         )
     batch_size = check_int("batch_size", batch_size, low=1)
-    length = check_int("length", length, low=1, high=model.max_len)
+    length = check_int("length", length, low=1, high=max_len)
     if on_eval is not None and not callable(on_eval):
         raise TypeError(
             f"on_eval: expected None or a callable, got {describe(on_eval)}"
         )
-    device = model.embedding.token.weight.device
     train, valid = corpus.stream("train").to(device), corpus.stream("valid").to(device)
 
     def draw(data: torch.Generator) -> tuple[tuple[Tensor, ...], Tensor]:

@@ -630,6 +630,7 @@ CASES = [
             embedding_init_std=POSITIVE,
             position_init_std=[*POSITIVE, 0.5],  # 0.5: no learned table
             input_dropout=[-0.1, 1.0, NAN, "0.1", True],
+            activation_dropout=[-0.1, 1.0, NAN, "0.1", True],  # None: dropout
             dropout_on=CHOICE,
             word_dropout=PROBABILITY,
             unk_id=[-1, 1.5, "1", True, None],  # None: word dropout needs one

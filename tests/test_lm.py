@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from literate_transformer.layers import load_torch_layer
-from literate_transformer.lm import TransformerLM, train_lm
+from literate_transformer.lm import GPT2_DESIGN, TransformerLM, train_lm
 from literate_transformer.masks import causal_mask
 from literate_transformer.text import load_corpus
 
@@ -86,6 +86,15 @@ def test_the_output_projection_is_the_token_embedding():
     assert untied.output.weight is not untied.embedding.token.weight
     with pytest.raises(ValueError, match="tie_embeddings"):
         small(combine="concat")
+
+
+def test_activation_dropout_sets_the_feed_forward_rate_alone():
+    lm = small(dropout=0.1, activation_dropout=0.0)
+    for layer in lm.layers:
+        assert layer.ff.dropout.p == 0.0 and layer.dropout1.p == 0.1
+    assert layer.self_attn.dropout == 0.1 and lm.embedding.dropout.p == 0.1
+    assert small(dropout=0.1).layers[0].ff.dropout.p == 0.1  # None: the rate
+    assert GPT2_DESIGN.activation_dropout == 0.0  # GPT-2 has none there
 
 
 def test_the_output_has_a_bias_only_when_untied_unless_asked():

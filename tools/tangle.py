@@ -23,8 +23,9 @@ Entangled does the tangling; this wrapper makes it safe to rely on:
   order of the site's navigation (mkdocs.yml), then any others sorted by path,
   so a file assembled from several chapters always has the same content.
 - Entangled writes files 0600, without a final newline, with blocks joined by a
-  single newline. Here every file gets a header naming its chapters, blank
-  lines as `ruff format` puts them, a final newline and mode 0644. Only blank
+  single newline. Here every file gets a header naming its chapters, a blank
+  line between two blocks at the top level (and more where `ruff format` puts
+  them), a final newline and mode 0644. Only blank
   lines may change: code that `ruff format` would change otherwise, and code
   that `ruff check` rejects, fail the run, so the chapter shows exactly the code
   that the package holds.
@@ -179,6 +180,8 @@ def strip_annotations(path: str, text: str) -> tuple[str, tuple[str, ...]]:
         if begin:
             if begin["doc"] not in chapters:
                 chapters.append(begin["doc"])
+            if not line[0].isspace() and code and code[-1].strip():
+                code.append("")  # blocks at the top level: paragraphs of code
         elif not END.match(line):
             code.append(line)
     if not chapters:
