@@ -42,10 +42,16 @@ def site_link(target: str, site_url: str) -> str:
 
 
 def prose_for_jupyter(text: str, site_url: str) -> str:
-    """Links made absolute, admonitions made quotes (Jupyter renders neither)."""
+    """Links made absolute, admonitions made quotes, a collapsed block's
+    title a line of bold (Jupyter renders none of them)."""
     out: list[str] = []
     in_admonition = False
     for line in text.splitlines():
+        if line.startswith("/// details |"):
+            out.append(f"**{line.split('|', 1)[1].strip()}**")
+            continue
+        if line.strip() == "///":
+            continue
         box = ADMONITION.match(line)
         if box is not None:
             title = box["title"] or box["kind"].capitalize()
