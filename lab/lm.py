@@ -65,7 +65,7 @@ def train_base(
 def lm_demo(*, seed: int, steps: int) -> dict[str, Any]:
     """Train LM_BASE for `steps` steps; its curves, test perplexity and a text."""
     corpus, model, history = train_base({}, seed=seed, steps=steps)
-    prompt = corpus.vocab.encode(PROMPT)[None]
+    prompt = corpus.vocab.encode_text(" ".join(PROMPT))[None]
     sampler = torch.Generator().manual_seed(seed)
     text = model.generate(
         prompt, 60, do_sample=True, top_k=20, temperature=0.8, generator=sampler

@@ -11,6 +11,7 @@ import datetime
 import json
 import math
 import sys
+from collections.abc import Callable
 from typing import Any, get_args
 
 import torch
@@ -29,7 +30,15 @@ from literate_transformer.cli import (
     output_file,
 )
 from literate_transformer.lm import LMConfig, TransformerLM, evaluate_lm, train_lm
-from literate_transformer.text import UNK, load_corpus, tokenize
+from literate_transformer.text import (
+    UNK,
+    Corpus,
+    Vocabulary,
+    bits_per_byte,
+    load_corpus,
+    load_docs,
+    tokenize,
+)
 from literate_transformer.train import OptimizerName
 
 __all__ = ["LM_BASE"]
@@ -49,6 +58,7 @@ LM_BASE = LMConfig(
     output_bias=True,
 )
 LM_FIXED = ("pad_id", "unk_id")  # the corpus's, not options
+CORPORA: dict[str, Callable[[], Corpus]] = {"pydoc": load_corpus, "docs": load_docs}
 
 
 def add_lm_parser(commands: Commands[argparse.ArgumentParser]) -> None:
@@ -70,8 +80,9 @@ def add_lm_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     add("--lr-factor", type=POSITIVE, default=1.0, help="the schedule's factor")
     add("--eval-every", type=POSITIVE_INT, default=100, help="steps between")
     add("--seed", type=SEED, default=0, help="initialisation, data, dropout, text")
+    add("--corpus", choices=tuple(CORPORA), default="pydoc", help="docs: BPE")
     add("--prompt", default="The assert statement", help="words to go on from")
-    add("--words", type=POSITIVE_INT, default=40, help="how many to generate")
+    add("--words", type=POSITIVE_INT, default=40, help="tokens to generate")
     add("--greedy", action="store_true", help="the likeliest word every time")
     add("--temperature", type=POSITIVE, default=0.8, help="when drawing words")
     add("--top-k", type=POSITIVE_INT, default=20, help="draw among the k likeliest")
@@ -94,13 +105,13 @@ def build_lm(args: argparse.Namespace, vocab_size: int) -> TransformerLM:
 
 
 def run_lm(args: argparse.Namespace) -> int:
-    corpus = load_corpus()
-    words = tokenize(args.prompt)
-    if not words:
+    corpus = CORPORA[args.corpus]()
+    prompt = corpus.vocab.encode_text(args.prompt)[None].to(args.device)
+    if not prompt.numel():
         args.parser.error(f"--prompt: expected at least one word, got {args.prompt!r}")
     if args.top_k >= len(corpus.vocab):
         args.parser.error(
-            f"--top-k: expected fewer than the {len(corpus.vocab)} words of the "
+            f"--top-k: expected fewer than the {len(corpus.vocab)} tokens of the "
             f"vocabulary, got {args.top_k}"
         )
     if args.optimizer == "adam" and args.weight_decay:
@@ -140,11 +151,11 @@ def run_lm(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
     )
     stream = corpus.stream("test").to(args.device)
-    test = math.exp(evaluate_lm(model, stream, args.length))
-    prompt = corpus.vocab.encode(words)[None].to(args.device)
-    unknown = [w for w, i in zip(words, prompt[0].tolist(), strict=True) if i == UNK]
-    if unknown:
-        print(f"not in the vocabulary, read as <unk>: {unknown}", file=sys.stderr)
+    test_loss = evaluate_lm(model, stream, args.length)
+    if isinstance(corpus.vocab, Vocabulary):
+        unknown = [w for w in tokenize(args.prompt) if w not in corpus.vocab.ids]
+        if unknown:
+            print(f"not in the vocabulary, read as <unk>: {unknown}", file=sys.stderr)
     sampler = torch.Generator(device=args.device).manual_seed(args.seed)
     sampling: dict[str, Any] = {}  # --greedy: the likeliest word every time
     if not args.greedy:
@@ -157,13 +168,21 @@ def run_lm(args: argparse.Namespace) -> int:
     ids = model.generate(prompt, args.words, **sampling)
     text = corpus.vocab.decode(ids[0].cpu())
     valid = history.valid_perplexity
+    bits = {
+        "valid_bits_per_byte": [
+            bits_per_byte(corpus, "valid", loss) for loss in history.valid_loss
+        ],
+        "test_bits_per_byte": bits_per_byte(corpus, "test", test_loss),
+    }
     print(
         f"{args.steps} steps in {history.seconds:.1f} s: validation perplexity "
         f"{min(valid):.1f} at best, {valid[-1]:.1f} at the end; test perplexity "
-        f"{test:.1f}\n\n{text}"
+        f"{math.exp(test_loss):.1f} ({bits['test_bits_per_byte']:.3f} bits per "
+        f"byte)\n\n{text}"
     )
     if args.json:
-        record = lm_record(args, history.__dict__, valid, test, text)
+        record = lm_record(args, history.__dict__, valid, math.exp(test_loss), text)
+        record |= bits
         args.json.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return 0
 

@@ -1,8 +1,9 @@
 """Check an installed wheel (run by `nox -s wheel`): it holds the model library
 and nothing of the lab (no experiment, record, registry or experiment command
-line) and asks for no NumPy; every module imports; it reads the corpus it
-ships; and from the shell it trains the synthetic task for a few steps, and
-trains and samples the language model.
+line) and asks for no NumPy; every module imports; it reads the corpora it
+ships (the pydoc topics; Python's documentation and its tokenizer); and from
+the shell it trains the synthetic task for a few steps, and trains and samples
+the language model.
 
     python tests/import_wheel.py dist/literate_transformer-0.1.0-py3-none-any.whl
 
@@ -57,9 +58,13 @@ def main(wheel: Path) -> int:
         return 1
     needs = requirements(wheel)
     if any(req.lower().startswith("numpy") for req in needs) or not needs:
-        print(f"{wheel.name}: requires {needs}; expected torch, tqdm", file=sys.stderr)
+        print(
+            f"{wheel.name}: requires {needs}; expected torch, tqdm, tokenizers",
+            file=sys.stderr,
+        )
         return 1
-    for needed in ("py.typed", "data/pydoc_topics.txt"):
+    shipped = ("pydoc_topics.txt", "python_docs.txt.xz", "python_docs_bpe.json")
+    for needed in ("py.typed", *(f"data/{name}" for name in shipped)):
         if f"literate_transformer/{needed}" not in files:
             print(f"{wheel.name}: {needed} is missing", file=sys.stderr)
             return 1
@@ -77,6 +82,8 @@ def main(wheel: Path) -> int:
     text = importlib.import_module("literate_transformer.text")
     documents = text.read_snapshot()  # the corpus, read from site-packages
     print(f"read {len(documents)} documents from {text.CORPUS}")
+    docs = text.load_docs()  # the large corpus and its tokenizer, the same way
+    print(f"read {len(docs.documents['train'])} training pages from {text.DOCS}")
     package = importlib.import_module("literate_transformer")
     version = wheel.name.split("-")[1]
     if package.__version__ != version:

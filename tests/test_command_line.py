@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -216,6 +217,27 @@ def test_lm_trains_evaluates_samples_and_writes_a_record(tmp_path, capsys):
     assert record["text"].startswith("The <unk> statement")
     assert len(record["text"].split()) >= 3 + 1  # some of the 5 words may be "\n"
     assert record["environment"]["torch"] == torch.__version__
+    bits = record["test_bits_per_byte"]
+    corpus = load_corpus()
+    tokens_per_byte = corpus.tokens("test") / corpus.sizes["test"]
+    expected = math.log(record["test_perplexity"]) / math.log(2) * tokens_per_byte
+    assert bits == pytest.approx(expected)
+    assert len(record["valid_bits_per_byte"]) == 2
+
+
+def test_lm_trains_on_the_whole_documentation_in_byte_pairs(tmp_path, capsys):
+    out = tmp_path / "run.json"
+    argv = ["lm", "--corpus", "docs", "--steps", "2", "--eval-every", "2"]
+    argv += ["--d-model", "16", "--d-ff", "32", "--words", "5"]
+    argv += ["--prompt", "The zyzzyva statement", "--json", str(out)]
+    status = main(argv)
+    shown = capsys.readouterr()
+    assert status == 0, shown.err
+    assert "<unk>" not in shown.out + shown.err  # byte pairs spell any word
+    record = json.loads(out.read_text())
+    assert record["settings"]["corpus"] == "docs"
+    assert record["text"].startswith("The zyzzyva statement")
+    assert 3 < record["test_bits_per_byte"] < 20  # a uniform guess: about 3.4
 
 
 def test_lm_help_runs_as_a_module():

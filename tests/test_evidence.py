@@ -95,6 +95,11 @@ ALLOWED: dict[str, dict[str, str]] = {
     "lm.md": {
         "0.2": "lab/common.py: fit's lr_factor, the synthetic chapters' runs",
     },
+    "corpus.md": {
+        "79": "the pydoc corpus's topics, asserted in lm.md",
+        "90,762": "the pydoc corpus's training words, asserted in lm.md",
+        "400": "the steps of the lm page's experiments (lm-positions, lm-gpt2)",
+    },
     "training.md": {
         "4000": "Vaswani et al. (2017), section 5.3: warm-up steps",
     },
