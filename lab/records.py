@@ -545,11 +545,23 @@ def write_atomically(path: Path, data: Any) -> None:
 
 def unit_path(unit: Unit, behaviour: dict[str, Any]) -> Path:
     """Where a unit's result is cached: by experiment, seed, settings and the
-    fingerprint of the code that runs it."""
+    fingerprint of the code that runs it, less its wall times."""
     key = {"function": unit.function, "settings": plain(unit.settings)}
-    key["behaviour"] = {"rows": behaviour["rows"], "losses": behaviour["losses"]}
+    key["behaviour"] = timeless(
+        {"rows": behaviour["rows"], "losses": behaviour["losses"]}
+    )
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return cache_folder() / "units" / unit.name / f"seed-{unit.seed}-{digest[:16]}.json"
+
+
+def timeless(value: Any) -> Any:
+    """`value` without its "seconds" fields: what two runs of the same code
+    share (a fingerprint whose rows hold a wall time is new every run)."""
+    if isinstance(value, dict):
+        return {k: timeless(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [timeless(v) for v in value]
+    return value
 
 
 Results = dict[tuple[str, int], tuple[list[Row], float]]

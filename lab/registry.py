@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lab import records
 from lab.dropout import DROPOUT_METHODS, DROPOUT_RATES, REAL_DROPOUT
-from lab.lm import LM_DEMO, LM_GPT2
+from lab.lm import LM_DEMO, LM_GPT2, LM_REGIMES
 from lab.positional import POSITIONS, REAL_POSITIONS
 from lab.positional_runs import ENERGY, LENGTHS, MAGNITUDES
 from lab.records import Experiment, Record, load_record
@@ -28,6 +28,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         REVERSE_DEMO,
         LM_DEMO,
         LM_GPT2,
+        LM_REGIMES,
         REAL_POSITIONS,
         REAL_DROPOUT,
     )

@@ -132,3 +132,15 @@ def test_a_dask_cluster_makes_the_records_local_processes_make(
     same_results(json.loads(path.read_text()), uninterrupted)
     ran = {line.split()[2] for line in runs(tmp_path) if line.split()[1] == "3"}
     assert ran and ran <= {str(pid) for pid in workers}, (ran, workers)
+
+
+def test_a_unit_keeps_its_cache_key_when_only_wall_times_differ():
+    """A fingerprint whose rows hold a wall time (lm-gpt2's, lm-regimes') is
+    new in every process: the key must not change with it, or an
+    interrupted recording of such an experiment would run every unit again."""
+    unit = TINY.unit(3)
+    behaviour = {"rows": [{"loss": 0.5, "seconds": 1.25}], "losses": [0.7, 0.5]}
+    later = {"rows": [{"loss": 0.5, "seconds": 9.5}], "losses": [0.7, 0.5]}
+    changed = {"rows": [{"loss": 0.6, "seconds": 1.25}], "losses": [0.7, 0.5]}
+    assert records.unit_path(unit, behaviour) == records.unit_path(unit, later)
+    assert records.unit_path(unit, behaviour) != records.unit_path(unit, changed)
