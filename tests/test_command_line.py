@@ -148,6 +148,10 @@ def test_ctrl_c_writes_the_history_so_far_marked_incomplete(tmp_path):
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that starts a command in the background without job control
+        # makes it ignore Ctrl-C, and its children inherit that: Python then
+        # never raises KeyboardInterrupt and the run would go on for ever.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     shown = ""
