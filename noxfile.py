@@ -157,11 +157,11 @@ def notebooks(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against torch.nn; not part of the tests. `-- --quick` for a
-    short run; the record goes to docs/performance-record.json unless
-    `-- --json PATH` says otherwise."""
-    install_torch(session)
-    session.install("-e", ".")
+    """Benchmarks against torch.nn, transformers' GPT-2 and a nanoGPT-style
+    model; not part of the tests. `-- --quick` for a short run; the record
+    goes to docs/performance-record.json unless `-- --json PATH` says
+    otherwise."""
+    install_package(session, "bench")
     args = session.posargs
     if "--json" not in args:
         args = [*args, "--json", "docs/performance-record.json"]

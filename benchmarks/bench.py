@@ -27,6 +27,12 @@ Benchmarks (names for --only):
                   the padded layout vs one call a sequence over its own length
     decode        Transformer.greedy_decode of 32, 128 and 256 tokens with the
                   keys and values cached vs the prefix rerun at every step
+    lm-train      TransformerLM as GPT-2 vs transformers' GPT-2 and a
+                  nanoGPT-style model (peers.py): training step with AdamW
+    lm-eval       the same three: evaluation forward and loss
+    lm-decode     greedy decoding of 128 tokens at batch 1 and 32, cached
+    lm-run        a whole training run of 400 steps, warm-up included
+    lm-flops      the lm-train steps' FLOP/s vs a large matmul
 
 With --device cuda every benchmark runs in float32 and in bfloat16. The JSON
 record (default benchmarks/out/bench-DEVICE-DATE.json) holds the machine, the
@@ -56,6 +62,7 @@ from typing import Any
 import torch
 
 from benchmarks.cases import (
+    AFTER_OTHERS,
     BATCH,
     BENCH_FUNCTIONS,
     BENCHES,
@@ -68,7 +75,6 @@ from benchmarks.cases import (
     SEQ,
     VOCAB,
     apply_targets,
-    bench_flops,
 )
 from benchmarks.measure import BFLOAT16, FLOAT32, Row, Settings
 from benchmarks.report import print_table
@@ -176,8 +182,8 @@ def run(settings: Settings) -> Iterator[tuple[str, list[Row] | str]]:
             label = f"{name} {precision.name}"
             print(f"... {label}", file=sys.stderr, flush=True)
             try:
-                if name == "flops":
-                    rows = bench_flops(settings, precision, done)
+                if name in AFTER_OTHERS:
+                    rows = AFTER_OTHERS[name](settings, precision, done)
                 else:
                     rows = BENCH_FUNCTIONS[name](settings, precision)
             except Exception:

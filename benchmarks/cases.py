@@ -29,6 +29,7 @@ from benchmarks.measure import (
     throughput_rows,
     training_step,
 )
+from benchmarks.peers import PEER_BENCHES, PEER_TARGETS, bench_lm_flops
 from literate_transformer.attention import MultiHeadAttention, attention
 from literate_transformer.engine import _encode_real, attention_real, use_engine
 from literate_transformer.fast_dropout import FastDropout
@@ -790,6 +791,8 @@ BENCHES = (
     "dropout",
     "varlen",
     "decode",
+    *PEER_BENCHES,  # TransformerLM against transformers' GPT-2 and nanoGPT
+    "lm-flops",
 )
 
 
@@ -803,6 +806,7 @@ BENCH_FUNCTIONS: dict[str, Callable[[Settings, Precision], list[Row]]] = {
     "dropout": bench_dropout,
     "varlen": bench_varlen,
     "decode": bench_decode,
+    **PEER_BENCHES,
 }
 
 
@@ -820,7 +824,13 @@ TARGETS = [
     ("attention", "T=256 N=32 causal fwd float32 [module]", "ours MHA fused", 4.0),
     ("attention", "T=256 N=32 padding fwd float32 [kernel]", SDPA, 4.0),
     ("attention", "T=256 N=32 causal fwd float32 [kernel]", SDPA, 4.0),
+    *PEER_TARGETS,
 ]
+
+
+# The benchmarks that read the rows of those before them (a training step's
+# time, to turn into FLOP/s): they time it themselves when run alone.
+AFTER_OTHERS = {"flops": bench_flops, "lm-flops": bench_lm_flops}
 
 
 def apply_targets(rows: list[Row]) -> None:

@@ -1,12 +1,16 @@
 """The bench's own arithmetic: the FLOPs it counts, the padding of its
 batches, the decoding that must run its full length, the attention case
-that switches layouts, and how targets are matched to rows. Its timings are not tested:
+that switches layouts, the peers that must compute one function, and how
+targets are matched to rows. Its timings are not tested:
 they belong to `nox -s bench`."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import literate_transformer.engine as engine_module
@@ -28,8 +32,19 @@ from benchmarks.cases import (
     set_fused,
 )
 from benchmarks.measure import FLOAT32, Row, Settings
+from benchmarks.peers import (
+    HF,
+    LM_VOCAB,
+    NANO,
+    OURS,
+    check_same_function,
+    lm_peers,
+    lm_train_flops,
+    versus,
+)
 from benchmarks.report import met_with, span
 from literate_transformer.layers import EncoderLayer
+from literate_transformer.lm import GPT2_DESIGN, TransformerLM
 
 
 @pytest.mark.parametrize("lengths", [[5, 9, 16], [1, 32], [7]])
@@ -120,3 +135,48 @@ def test_the_varlen_case_times_both_layouts_and_puts_the_switch_back():
         for t in VARLEN_LENGTHS
         for name in (PADDED_LAYOUT, PER_SEQUENCE)
     ]
+
+
+def test_the_language_model_flops_are_what_flop_counter_mode_counts():
+    # The explicit attention multiplies every query-key pair, the causal
+    # mask applied afterwards: causal=False counts what it computes.
+    torch.manual_seed(0)
+    n, t, d, d_ff, vocab = 3, 8, 16, 40, 50
+    config = dataclasses.replace(
+        GPT2_DESIGN, d_model=d, num_heads=2, num_layers=2, d_ff=d_ff, max_len=t
+    )
+    model = set_fused(TransformerLM(vocab, config).train(), False)
+    ids = torch.randint(0, vocab, (n, t))
+    with FlopCounterMode(display=False) as counter:
+        logits = model(ids)
+        F.cross_entropy(logits.flatten(0, 1), ids.flatten()).backward()
+    full = lm_train_flops(n, t, d, d_ff, 2, vocab, causal=False)
+    assert counter.get_total_flops() == full
+    needed = lm_train_flops(n, t, d, d_ff, 2, vocab)  # the causal pairs only
+    assert needed == full - 3 * 2 * 4 * d * n * (t * t - t * (t + 1) // 2)
+
+
+def test_the_peers_compute_the_same_function_and_decode_the_same_ids():
+    models = lm_peers("d_model=64", "cpu")  # raises if their logits differ
+    prompt = torch.randint(3, LM_VOCAB, (2, 5), generator=torch.Generator())
+    ours = models[OURS].generate(prompt, 12)
+    assert ours.shape == (2, 17)
+    assert torch.equal(models[HF].greedy(prompt, 12), ours)
+    assert torch.equal(models[NANO].greedy(prompt, 12), ours)
+    models[NANO].load_state_dict(  # a peer that differs is refused
+        {**models[NANO].state_dict(), "ln_f.bias": torch.ones(64)}
+    )
+    with pytest.raises(RuntimeError, match="differ"):
+        check_same_function("d_model=64", models)
+
+
+def test_a_row_against_a_second_peer_takes_that_peers_time():
+    rows = [
+        Row("lm-train", "c", "ours", seconds=2.0, ratio=1.5, baseline="ref"),
+        Row("lm-train", "c", "ref", seconds=3.0, ratio=1.0, baseline="ref"),
+        Row("lm-train", "c", "hf", seconds=5.0, ratio=0.6, baseline="ref"),
+    ]
+    extra = versus(rows, "ours", "hf")[-1]
+    assert (extra.name, extra.baseline, extra.ratio) == ("ours vs hf", "hf", 2.5)
+    apply_targets([extra])  # no target for case "c"
+    assert extra.status == ""
