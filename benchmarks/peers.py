@@ -24,15 +24,19 @@ residual branches):
 
 The nanoGPT-style reference runs eagerly, as nanoGPT's train.py does with
 compile=False; ratios are the reference's time over ours (> 1: ours faster).
+Each model computes its loss its own way: ours with the engine's chunked
+loss (the Performance page), the others from their logits.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable
 from functools import partial
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -252,6 +256,11 @@ def adamw(model: nn.Module) -> torch.optim.Optimizer:
 
 
 def lm_loss(model: nn.Module, ids: Tensor, targets: Tensor) -> Tensor:
+    """The mean cross-entropy: the model's own where its forward takes the
+    targets (as the package's training loop asks it: ours, with the engine's
+    chunked loss), else from its logits."""
+    if "targets" in inspect.signature(model.forward).parameters:
+        return cast(Tensor, model(ids, targets=targets))
     logits = model(ids)  # (N, T, V)
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
 

@@ -7,14 +7,15 @@ use_engine(model) and off by default.
 The chapters' modules are the reference. The engine computes the same
 functions with less work: the padding skipped in the encoder, attention one
 sequence at a time from PER_SEQUENCE_FROM positions on, FastDropout's
-cheaper draw in place of nn.Dropout.
+cheaper draw in place of nn.Dropout, and a language model's output layer
+and loss LOSS_ROWS rows at a time (linear_cross_entropy).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -30,26 +31,37 @@ from literate_transformer.attention import MultiHeadAttention, _check_mask
 from literate_transformer.fast_dropout import FastDropout, keep_mask
 from literate_transformer.layers import EncoderLayer
 
-__all__ = ["PER_SEQUENCE_FROM", "attention_real", "use_engine"]
+__all__ = [
+    "LOSS_ROWS",
+    "PER_SEQUENCE_FROM",
+    "attention_real",
+    "linear_cross_entropy",
+    "use_engine",
+]
 
 PER_SEQUENCE_FROM = 128  # from this padded length, attention one call a sequence
+LOSS_ROWS = 128  # rows of logits at a time in linear_cross_entropy
 M = TypeVar("M", bound=nn.Module)
 
 
-def use_engine(model: M, on: bool = True) -> M:
+def use_engine(model: M, on: bool = True, *, chunked_loss: bool | None = None) -> M:
     """Switch the engine on (or, with on=False, off) in every module of
-    `model`; return `model`, changed in place."""
+    `model`; chunked_loss (default: on) decides whether a TransformerLM
+    asked for its loss computes it with linear_cross_entropy. Return
+    `model`, changed in place."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {describe(model)}")
     on = check_bool("on", on)
+    chunked = on if chunked_loss is None else check_bool("chunked_loss", chunked_loss)
     children = [
         (module, name, child)
         for module in model.modules()
         for name, child in module.named_children()
     ]
     for module in model.modules():
-        if isinstance(getattr(module, "engine", None), bool):
-            vars(module)["engine"] = on  # a plain attribute of the module
+        for flag, value in (("engine", on), ("chunked_loss", chunked)):
+            if isinstance(getattr(module, flag, None), bool):
+                vars(module)[flag] = value  # a plain attribute of the module
     for module, name, child in children:
         if on and type(child) is nn.Dropout:
             setattr(module, name, FastDropout(child.p).train(child.training))
@@ -203,3 +215,73 @@ def _check_real(
             "mask, real: expected the key mask of real, mask[:, 0, 0, :] == real, "
             f"got one that differs at {differ} position(s)"
         )
+
+
+def linear_cross_entropy(
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    targets: Tensor,
+    ignore_index: int = -100,
+) -> Tensor:
+    """F.cross_entropy(F.linear(hidden, weight, bias), targets,
+    ignore_index=ignore_index), the mean over the targets that count,
+    computed LOSS_ROWS rows at a time without the whole logits.
+
+    hidden (R, d), weight (V, d), bias (V) or None, targets (R) integer ids.
+    Without a target that counts, the mean is nan, as F.cross_entropy's.
+    """
+    wanted = [hidden, weight] + ([] if bias is None else [bias])
+    grads = torch.is_grad_enabled() and any(t.requires_grad for t in wanted)
+    apply = _LinearCrossEntropy.apply
+    out: Tensor = apply(  # type: ignore[no-untyped-call]
+        hidden, weight, bias, targets, ignore_index, grads
+    )
+    return out
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """The forward pass computes the loss and, if asked, its gradients;
+    the backward pass scales them by the loss's own gradient."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        hidden: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        targets: Tensor,
+        ignore_index: int,
+        grads: bool,
+    ) -> Tensor:
+        counts = (targets != ignore_index).to(hidden.dtype)  # (R,): 1 or 0
+        safe = targets.masked_fill(targets == ignore_index, 0)  # gather-able
+        total = hidden.new_zeros(())
+        grad_hidden = torch.empty_like(hidden) if grads else None
+        grad_weight = torch.zeros_like(weight) if grads else None
+        grad_bias = None if bias is None or not grads else torch.zeros_like(bias)
+        for start in range(0, hidden.size(0), LOSS_ROWS):
+            rows = slice(start, start + LOSS_ROWS)
+            h, count, target = hidden[rows], counts[rows], safe[rows, None]
+            logits = h @ weight.T if bias is None else torch.addmm(bias, h, weight.T)
+            lse = torch.logsumexp(logits, dim=1)  # (B,)
+            total += ((lse - logits.gather(1, target)[:, 0]) * count).sum()
+            if grad_hidden is None or grad_weight is None:
+                continue
+            probs = logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            probs.scatter_add_(1, target, -torch.ones_like(probs[:, :1]))  # - one-hot
+            grad_hidden[rows] = (probs @ weight) * count[:, None]
+            grad_weight.addmm_(probs.T, h * count[:, None])
+            if grad_bias is not None:
+                grad_bias += count @ probs
+        n = counts.sum()
+        if grad_hidden is not None and grad_weight is not None:
+            ctx.save_for_backward(grad_hidden / n, grad_weight / n)
+            ctx.bias_grad = None if grad_bias is None else grad_bias / n
+        return total / n
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        grad_hidden, grad_weight = ctx.saved_tensors
+        grad_bias = None if ctx.bias_grad is None else ctx.bias_grad * grad
+        return grad_hidden * grad, grad_weight * grad, grad_bias, None, None, None

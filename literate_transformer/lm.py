@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import torch
 import torch.nn.functional as F
@@ -29,10 +29,14 @@ from literate_transformer._checks import (
     configure,
     describe,
     door,
+    is_integer,
+    reads_contents,
+    trusted,
 )
 from literate_transformer.attention import KVCache
 from literate_transformer.config import ModelConfig, option
 from literate_transformer.embedding import TransformerEmbedding
+from literate_transformer.engine import linear_cross_entropy
 from literate_transformer.layers import EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.packing import (
@@ -109,7 +113,10 @@ class TransformerLM(nn.Module):
         (N, T, vocab_size): at position t, for the token after t. With
         documents (N, T), the labels of packed rows (literate_transformer.
         packing), the document mask replaces the padding and causal masks,
-        and each document's positions count from 0.
+        and each document's positions count from 0. With targets (N, T),
+        the next ids, it returns the mean cross-entropy instead, over the
+        targets other than ignore_index (with the engine's chunked_loss,
+        computed without the whole logits).
     """
 
     def __init__(
@@ -135,13 +142,23 @@ class TransformerLM(nn.Module):
         self.vocab_size, self.d_model = vocab_size, d_model
         self.max_len = config.max_len
         self.pad_id, self.tie_embeddings = pad_id, config.tie_embeddings
+        self.chunked_loss = False  # use_engine: the loss without the logits
         if config.init == "gpt2":
             init_gpt2(self)
 
     @door
-    def forward(self, ids: Tensor, documents: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        ids: Tensor,
+        documents: Tensor | None = None,
+        *,
+        targets: Tensor | None = None,
+        ignore_index: int = -100,
+    ) -> Tensor:
         device = self.embedding.token.weight.device
         ids = check_ids("ids", ids, self.vocab_size, device=device)  # (N, T)
+        if targets is not None:
+            targets = _check_targets(targets, ids, self.vocab_size, ignore_index)
         if ids.size(1) > self.max_len:
             raise ValueError(
                 f"ids: expected at most max_len={self.max_len} positions, got "
@@ -159,7 +176,15 @@ class TransformerLM(nn.Module):
         x = self.embedding(ids, positions)  # (N, T, d_model)
         for layer in self.layers:
             x = layer(x, mask, positions=positions, is_causal=causal)
-        return self.output(self.norm(x))  # (N, T, vocab_size)
+        x = self.norm(x)
+        if targets is None:
+            return self.output(x)  # (N, T, vocab_size)
+        if self.chunked_loss:
+            weight, bias = self.output.weight, self.output.bias
+            hidden, flat = x.flatten(0, 1), targets.flatten()
+            return linear_cross_entropy(hidden, weight, bias, flat, ignore_index)
+        logits = self.output(x).flatten(0, 1)
+        return F.cross_entropy(logits, targets.flatten(), ignore_index=ignore_index)
 
     def _extend(self, ids: Tensor, cache: list[KVCache]) -> Tensor:
         """Logits (N, T_new, vocab_size) at the positions of ids (N, T)
@@ -382,6 +407,34 @@ def _check_lm(model: object) -> tuple[torch.device, int, int]:
             f"vocab_size, max_len and d_model, got {describe(model)}"
         )
     return next(model.parameters()).device, vocab_size, max_len
+
+
+def _check_targets(
+    targets: object, ids: Tensor, vocab_size: int, ignore_index: object
+) -> Tensor:
+    """The next ids of ids (N, T): integers of its shape on its device, each
+    in [0, vocab_size) or ignore_index (read where reads_contents)."""
+    if trusted():
+        return cast(Tensor, targets)
+    ignore_index = check_int("ignore_index", ignore_index)
+    if not isinstance(targets, Tensor) or not is_integer(targets.dtype):
+        raise TypeError(
+            f"targets: expected integer ids like ids, got {describe(targets)}"
+        )
+    if targets.shape != ids.shape or targets.device != ids.device:
+        raise ValueError(
+            f"targets: expected the shape {tuple(ids.shape)} and device of ids, "
+            f"got {tuple(targets.shape)} on {targets.device}"
+        )
+    if reads_contents(ids.device):
+        bad = (targets < 0) | (targets >= vocab_size)
+        bad &= targets != ignore_index
+        if bool(bad.any()):
+            raise ValueError(
+                f"targets: expected ids in [0, {vocab_size}) or "
+                f"ignore_index={ignore_index}, got {int(targets[bad][0])}"
+            )
+    return targets
 
 
 @torch.no_grad()

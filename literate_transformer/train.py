@@ -14,6 +14,7 @@ it the synthetic tasks; lm.train_lm feeds it a corpus.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import time
@@ -122,7 +123,9 @@ def fit(
     Args:
         model: a module with an integer `d_model` (the schedule's width),
             whose forward takes the inputs that draw makes and returns logits
-            (N, T, vocab). It trains where it is.
+            (N, T, vocab). It trains where it is. If its forward also takes
+            `targets` (and `ignore_index`), as TransformerLM's does, it is
+            asked for the mean loss instead, unless label_smoothing is set.
         draw: draw(generator) -> (inputs, targets): model(*inputs) and the
             next tokens (N, T), on the model's device.
         steps: optimiser steps.
@@ -175,6 +178,8 @@ def fit(
     torch.manual_seed(seed * 1000 + rank + 1)  # dropout masks, per process
     data = torch.Generator().manual_seed(seed * 1000 + rank + 1)  # batches
     adam = _optimizer(model, optimizer, weight_decay)
+    takes = inspect.signature(model.forward).parameters
+    own_loss = "targets" in takes and label_smoothing == 0.0
     if schedule is None:
         schedule = partial(warmup_lr, d_model=d_model, warmup=warmup, factor=lr_factor)
     history = History()
@@ -190,13 +195,16 @@ def fit(
             lr = schedule(step)
             for group in adam.param_groups:
                 group["lr"] = lr
-            logits = net(*inputs)  # (N, T, vocab)
-            loss = F.cross_entropy(
-                logits.flatten(0, 1),
-                targets.flatten(),
-                ignore_index=ignore_index,
-                label_smoothing=label_smoothing,
-            )
+            if own_loss:  # the model's own loss (the engine's, without logits)
+                loss = net(*inputs, targets=targets, ignore_index=ignore_index)
+            else:
+                logits = net(*inputs)  # (N, T, vocab)
+                loss = F.cross_entropy(
+                    logits.flatten(0, 1),
+                    targets.flatten(),
+                    ignore_index=ignore_index,
+                    label_smoothing=label_smoothing,
+                )
             adam.zero_grad(set_to_none=True)
             loss.backward()
             if clip_norm is not None:

@@ -888,6 +888,22 @@ CASES += [
     ),
     Case(
         "lm",
+        "TransformerLM.forward",  # asked for the loss: targets, ignore_index
+        module(lambda: TransformerLM(13, d_model=8, num_heads=2, d_ff=16, max_len=6)),
+        dict(ids=SRC, targets=TGT, ignore_index=-100),
+        dict(
+            targets=[
+                TGT.float(),
+                TGT[:, :3],  # not ids' shape
+                ids([1, 2, 3, 13], [1, 2, 3, 4]),  # 13: beyond the vocabulary
+                ids([1, 2, 3, -1], [1, 2, 3, 4]),  # -1: not the ignore_index
+                [[1, 2, 3, 4]],
+            ],
+            ignore_index=[1.5, "x", None, True],
+        ),
+    ),
+    Case(
+        "lm",
         "TransformerLM.generate",
         module(
             lambda: TransformerLM(13, d_model=8, num_heads=2, d_ff=16, max_len=6),

@@ -1,15 +1,19 @@
 """The engine (literate_transformer/engine.py, explained on the Performance
 page): its speed paths compute what the reference modules compute. Without
 dropout, outputs and gradients equal the reference's; with dropout, one draw
-serves the batch, lands on the right weights and keeps the expectation."""
+serves the batch, lands on the right weights and keeps the expectation; the
+language model's chunked loss is the logits' cross-entropy."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 from torch import nn
 
 import literate_transformer.engine as engine_module
+import literate_transformer.lm as lm_module
 from literate_transformer.attention import MultiHeadAttention, attention
 from literate_transformer.engine import attention_real, use_engine
 from literate_transformer.fast_dropout import FastDropout
@@ -17,6 +21,7 @@ from literate_transformer.lm import TransformerLM
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.model import Transformer
 from literate_transformer.positional import RotaryEmbedding
+from literate_transformer.train import fit
 
 
 def small_model(**options) -> Transformer:
@@ -233,3 +238,64 @@ def test_a_whole_training_step_without_dropout_equals_the_reference(norm_first, 
         assert fast_grads.keys() == reference_grads.keys()
         for key, grad in fast_grads.items():
             torch.testing.assert_close(grad, reference_grads[key], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("tied", [True, False])  # untied: an output bias too
+def test_the_language_models_loss_is_the_same_with_the_chunked_loss(tied, device):
+    """model(ids, targets=...) gives the loss and gradients of the logits'
+    cross-entropy, with the chunked loss and without, padding ignored."""
+    torch.manual_seed(0)
+    model = TransformerLM(
+        50, d_model=16, num_heads=2, d_ff=32, dropout=0.0, tie_embeddings=tied
+    ).to(device)
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 50, (3, 90), generator=generator)  # 270 rows: 3 blocks
+    targets = torch.randint(1, 50, (3, 90), generator=generator)
+    targets[1, 40:] = -100
+    ids, targets = ids.to(device), targets.to(device)
+    logits = model(ids)
+    reference = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=-100
+    )
+    results = []
+    for chunked in (False, True):
+        use_engine(model, chunked_loss=chunked)
+        assert model.chunked_loss is chunked
+        model.zero_grad()
+        loss = model(ids, targets=targets)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+        results.append((loss.detach(), grads))
+    (plain, plain_grads), (fast, fast_grads) = results
+    torch.testing.assert_close(plain, reference.detach())
+    torch.testing.assert_close(fast, plain, atol=1e-6, rtol=1e-6)
+    for key, grad in fast_grads.items():
+        torch.testing.assert_close(grad, plain_grads[key], atol=1e-6, rtol=1e-5)
+
+
+def test_the_training_loop_asks_a_language_model_for_its_own_loss(monkeypatch):
+    """fit passes the targets to a forward that takes them, and the loss is
+    the chunked one when the engine is on; with label smoothing, the logits'."""
+    calls = []
+    real = engine_module.linear_cross_entropy
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lm_module, "linear_cross_entropy", counted)
+    corpus_ids = torch.randint(1, 40, (2, 500), generator=torch.Generator())
+
+    def draw(generator):
+        start = int(torch.randint(0, 400, (1,), generator=generator))
+        window = corpus_ids[:, start : start + 17]
+        return (window[:, :-1],), window[:, 1:]
+
+    histories = []
+    for smoothing in (0.0, 0.1):
+        torch.manual_seed(0)
+        model = use_engine(TransformerLM(40, d_model=16, num_heads=2, d_ff=32))
+        calls.clear()
+        histories.append(fit(model, draw, steps=3, label_smoothing=smoothing))
+        assert len(calls) == (3 if smoothing == 0.0 else 0)
+    assert all(math.isfinite(x) for h in histories for x in h.loss)
