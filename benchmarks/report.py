@@ -86,7 +86,49 @@ def facts(record: dict[str, Any]) -> dict[str, str]:
     dropout = row(rows, "dropout", "p=", "ours fwd+bwd")
     out["dropout"] = f"{dropout['ratio']:.2f}"
     out["dropout-repeats"] = repeats(rows, "dropout", "p=", "ours fwd+bwd")
-    return out | packing_facts(rows) | decode_facts(rows) | varlen_facts(rows)
+    out |= packing_facts(rows) | decode_facts(rows) | varlen_facts(rows)
+    return out | peer_facts(rows)
+
+
+PEER_SIZES = {"64": "d_model=64 ", "128": "d_model=128 "}
+HF, NANO = "HF GPT-2 (sdpa)", "nanoGPT-style"
+
+
+def peer_facts(rows: list[Row]) -> dict[str, str]:
+    """TransformerLM against transformers' GPT-2 and the nanoGPT-style model
+    (benchmarks/peers.py): ratios at each size, their single repeats, and
+    whether the targets were met."""
+    out: dict[str, str] = {}
+    vs_hf = f"ours vs {HF}"
+    for key, size in PEER_SIZES.items():
+        for bench in ("lm-train", "lm-eval"):
+            name = bench
+            ours = row(rows, bench, size, "ours")
+            hf = row(rows, bench, size, vs_hf)
+            out[f"{name}-{key}"] = f"{ours['ratio']:.2f}"
+            out[f"{name}-{key}-repeats"] = repeats(rows, bench, size, "ours")
+            out[f"{name}-{key}-hf"] = f"{hf['ratio']:.2f}"
+            out[f"{name}-{key}-hf-repeats"] = repeats(rows, bench, size, vs_hf)
+            if ours["status"]:
+                out[f"{name}-{key}-target"] = verdict(ours)
+                out[f"{name}-{key}-hf-target"] = verdict(hf)
+        for n in ("1", "32"):
+            case = f"{size}128 tokens, N={n} "
+            decoded = row(rows, "lm-decode", case, "ours")
+            out[f"lm-decode-{n}-{key}"] = f"{decoded['ratio']:.2f}"
+            out[f"lm-decode-{n}-{key}-target"] = verdict(decoded)
+            step = 1000 * decoded["seconds"] / 128
+            out[f"lm-decode-{n}-{key}-step"] = f"{step:.2f}"
+        share = row(rows, "lm-flops", f"{size}train step", "ours")
+        out[f"lm-flops-{key}"] = f"{share['ratio']:.2f}"
+        out[f"lm-flops-{key}-target"] = verdict(share)
+        reference = row(rows, "lm-flops", f"{size}train step", NANO)
+        out[f"lm-flops-{key}-nano"] = f"{reference['ratio']:.2f}"
+    run = row(rows, "lm-run", PEER_SIZES["64"], "ours")
+    out["lm-run"] = f"{run['ratio']:.2f}"
+    out["lm-run-target"] = verdict(run)
+    out["lm-run-repeats"] = repeats(rows, "lm-run", PEER_SIZES["64"], "ours")
+    return out
 
 
 def met_with(met: dict[str, bool]) -> str:
