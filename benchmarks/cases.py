@@ -24,6 +24,7 @@ from benchmarks.measure import (
     compare,
     forward_backward,
     forward_only,
+    matmul_peak,
     optimizer_step,
     peak_memory,
     throughput_rows,
@@ -579,16 +580,9 @@ def bench_flops(
 ) -> list[Row]:
     """Matmul FLOP/s of the machine, and the encoder steps' share of it: the
     FLOPs of their real tokens (at PAD_FRACTION) per second."""
-    device, dtype = settings.device, precision.dtype
-    size = 2048
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    case = f"{size}x{size} matmul {precision.name}"
-    rows = compare(
-        "flops", case, {"matmul": lambda: a @ b}, settings, baseline="matmul"
-    )
-    peak = 2 * size**3 / rows[0].seconds
-    rows[0].value, rows[0].unit = peak, "FLOP/s"
+    rows = matmul_peak("flops", settings, precision)
+    peak = rows[0].value
+    assert peak is not None
     pair = encoder_pair(settings.device)  # its batch: the lengths of the case
     flops = encoder_train_flops(pair.lengths, D_MODEL, D_FF, LAYERS)
     case = encoder_case(pair, precision)

@@ -200,6 +200,20 @@ def compare(
     return rows
 
 
+def matmul_peak(bench: str, settings: Settings, precision: Precision) -> list[Row]:
+    """The machine's matmul FLOP/s: one row, a large square product timed as
+    the other cases are, its FLOP/s in `value` (the FLOP benchmarks' scale)."""
+    size = 2048
+    a = torch.randn(size, size, device=settings.device, dtype=precision.dtype)
+    b = torch.randn(size, size, device=settings.device, dtype=precision.dtype)
+    case = f"{size}x{size} matmul {precision.name}"
+    rows = compare(bench, case, {"matmul": lambda: a @ b}, settings, baseline="matmul")
+    seconds = rows[0].seconds
+    assert seconds is not None
+    rows[0].value, rows[0].unit = 2 * size**3 / seconds, "FLOP/s"
+    return rows
+
+
 def forward_only(fn: Callable[[], Tensor]) -> Callable[[], object]:
     """A call of `fn` without autograd, as in inference."""
 

@@ -42,7 +42,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmarks.measure import Precision, Row, Settings, compare, forward_only
+from benchmarks.measure import (
+    Precision,
+    Row,
+    Settings,
+    compare,
+    forward_only,
+    matmul_peak,
+)
 from literate_transformer.engine import use_engine
 from literate_transformer.lm import load_gpt2
 from literate_transformer.text import BPE_SIZE
@@ -312,43 +319,43 @@ def versus(rows: list[Row], name: str, other: str) -> list[Row]:
 
 def bench_lm_train(settings: Settings, precision: Precision) -> list[Row]:
     """Training step of the three, at both sizes; baseline the reference."""
-    device, rows = settings.device, []
-    tokens = float(LM_BATCH * LM_SEQ)
-    for size in LM_SIZES:
-        models = lm_peers(size, device)
-        ids, targets = windows(LM_BATCH, device, torch.Generator().manual_seed(1))
-        candidates = {
-            name: partial(lm_step, m.train(), adamw(m), precision, device, ids, targets)
-            for name, m in models.items()
-        }
-        case = f"{size} N={LM_BATCH} T={LM_SEQ} V={LM_VOCAB} {precision.name}"
-        found = compare(
-            "lm-train",
-            case,
-            candidates,
-            settings,
-            baseline=NANO,
-            work=dict.fromkeys(candidates, tokens),
-            unit="tok/s",
+
+    def step(model: nn.Module, ids: Tensor, targets: Tensor) -> Callable[[], object]:
+        model.train()
+        return partial(
+            lm_step, model, adamw(model), precision, settings.device, ids, targets
         )
-        rows += versus(found, OURS, HF)
-    return rows
+
+    return at_both_sizes("lm-train", step, settings, precision)
 
 
 def bench_lm_eval(settings: Settings, precision: Precision) -> list[Row]:
     """Evaluation forward and loss of the three, at both sizes."""
-    device, rows = settings.device, []
+
+    def forward(model: nn.Module, ids: Tensor, targets: Tensor) -> Callable[[], object]:
+        return forward_only(partial(lm_loss, model.eval(), ids, targets))
+
+    return at_both_sizes("lm-eval", forward, settings, precision)
+
+
+def at_both_sizes(
+    bench: str,
+    candidate: Callable[[nn.Module, Tensor, Tensor], Callable[[], object]],
+    settings: Settings,
+    precision: Precision,
+) -> list[Row]:
+    """candidate(model, ids, targets) for each peer on one batch, at each of
+    LM_SIZES; ratios to the reference, and ours against transformers'."""
+    rows = []
     tokens = float(LM_BATCH * LM_SEQ)
     for size in LM_SIZES:
-        models = lm_peers(size, device)
-        ids, targets = windows(LM_BATCH, device, torch.Generator().manual_seed(1))
-        candidates = {
-            name: forward_only(partial(lm_loss, m.eval(), ids, targets))
-            for name, m in models.items()
-        }
+        models = lm_peers(size, settings.device)
+        generator = torch.Generator().manual_seed(1)
+        ids, targets = windows(LM_BATCH, settings.device, generator)
+        candidates = {name: candidate(m, ids, targets) for name, m in models.items()}
         case = f"{size} N={LM_BATCH} T={LM_SEQ} V={LM_VOCAB} {precision.name}"
         found = compare(
-            "lm-eval",
+            bench,
             case,
             candidates,
             settings,
@@ -470,16 +477,9 @@ def bench_lm_flops(
 ) -> list[Row]:
     """The training steps' FLOP/s (lm_train_flops, causal pairs only) as a
     share of the machine's matmul FLOP/s, measured in this run."""
-    device, dtype = settings.device, precision.dtype
-    size = 2048
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    peak_case = f"{size}x{size} matmul {precision.name}"
-    rows = compare(
-        "lm-flops", peak_case, {"matmul": lambda: a @ b}, settings, baseline="matmul"
-    )
-    peak = 2 * size**3 / rows[0].seconds
-    rows[0].value, rows[0].unit = peak, "FLOP/s"
+    rows = matmul_peak("lm-flops", settings, precision)
+    peak = rows[0].value
+    assert peak is not None
     train = [r for r in previous if r.bench == "lm-train" and r.seconds]
     if not train:  # run alone (--only lm-flops): time the training steps here
         train = [r for r in bench_lm_train(settings, precision) if r.seconds]
