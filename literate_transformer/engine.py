@@ -7,15 +7,17 @@ use_engine(model) and off by default.
 The chapters' modules are the reference. The engine computes the same
 functions with less work: the padding skipped in the encoder, attention one
 sequence at a time from PER_SEQUENCE_FROM positions on, FastDropout's
-cheaper draw in place of nn.Dropout, and a language model's output layer
-and loss LOSS_ROWS rows at a time (linear_cross_entropy).
+cheaper draw in place of nn.Dropout, a language model's output layer and
+loss LOSS_ROWS rows at a time (linear_cross_entropy), and its decoding one
+position at a time without module calls or copied caches (Decoding).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -24,16 +26,21 @@ from torch import Tensor, nn
 from literate_transformer._checks import (
     check_bool,
     check_features,
+    check_int,
     describe,
     reads_contents,
 )
-from literate_transformer.attention import MultiHeadAttention, _check_mask
+from literate_transformer.attention import KVCache, MultiHeadAttention, _check_mask
 from literate_transformer.fast_dropout import FastDropout, keep_mask
 from literate_transformer.layers import EncoderLayer
+
+if TYPE_CHECKING:  # lm.py imports this module: the name for the types only
+    from literate_transformer.lm import TransformerLM
 
 __all__ = [
     "LOSS_ROWS",
     "PER_SEQUENCE_FROM",
+    "Decoding",
     "attention_real",
     "linear_cross_entropy",
     "use_engine",
@@ -285,3 +292,166 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_hidden, grad_weight = ctx.saved_tensors
         grad_bias = None if ctx.bias_grad is None else ctx.bias_grad * grad
         return grad_hidden * grad, grad_weight * grad, grad_bias, None, None, None
+
+
+class Decoding:
+    """The next id's logits after each position of a TransformerLM's
+    sequences, one new position a call: generate's steps with the engine on.
+
+    Args:
+        model: a TransformerLM in evaluation mode (decoding draws no dropout);
+            its weights are read once, when Decoding is made.
+        length: the positions the buffers hold, at most the model's max_len.
+
+    Shape:
+        decoding(ids) takes ids (N, T): at the first call a prompt, at each
+        later call the same sequences one id longer. It returns the logits
+        (N, vocab_size) for the id after the last.
+    """
+
+    def __init__(self, model: TransformerLM, length: int) -> None:
+        if not hasattr(model, "layers") or not hasattr(model, "_extend"):
+            raise TypeError(f"model: expected a TransformerLM, got {describe(model)}")
+        if model.training:
+            raise ValueError(
+                "model: expected evaluation mode (decoding draws no dropout), got "
+                "a model in training mode; call model.eval() first"
+            )
+        self.length = check_int("length", length, low=1, high=model.max_len)
+        self.model, self.done = model, 0  # done: the positions in the buffers
+        embedding = model.embedding
+        self.token, self.scale = embedding.token.weight, embedding.scale
+        self.add = embedding.combine == "add"
+        self.table = None  # (max_len, d_position): every position's row
+        if embedding.position is not None:
+            self.table = embedding.position(embedding.max_len).to(self.token.dtype)
+        self.layers = [_Layer.of(layer) for layer in model.layers]
+        self.norm = _norm(model.norm)
+        self.output = (model.output.weight, model.output.bias)
+        self.kv: list[Tensor] = []  # per layer (N, 2, h, length, d_head)
+        self.real: Tensor | None = None  # (N, 1, 1, length): True = no padding
+
+    def __call__(self, ids: Tensor) -> Tensor:
+        if ids.dim() != 2 or ids.size(1) > self.length:
+            raise ValueError(
+                f"ids: expected (N, T) with at most length={self.length} "
+                f"positions, got shape {tuple(ids.shape)}"
+            )
+        if self.done == 0:
+            return self._prompt(ids)
+        if ids.size(1) != self.done + 1:
+            raise ValueError(
+                f"ids: expected the sequences one id longer, (N, {self.done + 1}), "
+                f"got shape {tuple(ids.shape)}"
+            )
+        return self._step(ids[:, -1:])
+
+    def _prompt(self, ids: Tensor) -> Tensor:
+        model, (N, given) = self.model, ids.shape
+        caches = [KVCache() for _ in model.layers]
+        logits = model._extend(ids, caches)[:, -1]  # the reference's own pass
+        for cache in caches:
+            k, v = cache.stored()  # (N, h, T, d_head)
+            kv = k.new_empty(N, 2, k.size(1), self.length, k.size(3))
+            kv[:, 0, :, :given], kv[:, 1, :, :given] = k, v
+            self.kv.append(kv)
+        if model.pad_id is not None:
+            self.real = ids.new_ones(N, 1, 1, self.length, dtype=torch.bool)
+            self.real[:, 0, 0, :given] = ids != model.pad_id
+        self.done = given
+        return logits
+
+    def _step(self, new: Tensor) -> Tensor:
+        """Logits (N, vocab_size) after the position of new (N, 1)."""
+        at = self.done
+        x = F.embedding(new, self.token)  # (N, 1, d_token)
+        if self.scale != 1.0:
+            x = x * self.scale
+        if self.table is not None:
+            row = self.table[at]  # (d_position,)
+            x = x + row if self.add else torch.cat([x, row.expand_as(x)], dim=-1)
+        for layer, kv in zip(self.layers, self.kv, strict=True):
+            if layer.norm_first:  # pre-LN
+                x = x + self._attend(layer, kv, layer.norm1(x))
+                x = x + layer.feed_forward(layer.norm2(x))
+            else:  # post-LN
+                x = layer.norm1(x + self._attend(layer, kv, x))
+                x = layer.norm2(x + layer.feed_forward(x))
+        self.done = at + 1
+        return F.linear(self.norm(x[:, -1]), *self.output)  # (N, vocab_size)
+
+    def _attend(self, layer: _Layer, kv: Tensor, z: Tensor) -> Tensor:
+        """The self-attention of z (N, 1, d) at the new position, whose key
+        and value it writes into kv (N, 2, h, length, d_head) there."""
+        N, h, d_head, at = z.size(0), layer.heads, layer.d_head, self.done
+        qkv = F.linear(z, *layer.qkv).view(N, 3, h, 1, d_head)
+        q, new = qkv.select(1, 0), qkv.narrow(1, 1, 2)  # (N, h, 1, d), (N, 2, ...)
+        if layer.rotary is not None:
+            q, k = layer.rotary(q, at), layer.rotary(new.select(1, 0), at)
+            new = torch.stack([k, new.select(1, 1)], dim=1)
+        kv.narrow(3, at, 1).copy_(new)  # in place: nothing kept is copied
+        past = kv.narrow(3, 0, at + 1)  # every position so far
+        mask = None if self.real is None else self.real.narrow(3, 0, at + 1)
+        out = F.scaled_dot_product_attention(
+            q, past.select(1, 0), past.select(1, 1), attn_mask=mask
+        )  # (N, h, 1, d_head): one query sees every key so far
+        return F.linear(out.reshape(N, 1, h * d_head), *layer.out)
+
+
+Linear = tuple[Tensor, Tensor | None]  # a weight and its bias
+
+
+class _Layer(NamedTuple):
+    """An EncoderLayer's tensors and functions, read from its modules once."""
+
+    norm_first: bool
+    norm1: Callable[[Tensor], Tensor]
+    qkv: Linear  # the query, key and value projections joined: (3 d, d)
+    out: Linear
+    norm2: Callable[[Tensor], Tensor]
+    inner: Linear
+    activation: Callable[[Tensor], Tensor]
+    outer: Linear
+    heads: int
+    d_head: int
+    rotary: nn.Module | None
+
+    @staticmethod
+    def of(layer: nn.Module) -> _Layer:
+        if not isinstance(layer, EncoderLayer):
+            raise TypeError(f"model: expected EncoderLayers, got {describe(layer)}")
+        attention = layer.self_attn
+        projections = (attention.q_proj, attention.k_proj, attention.v_proj)
+        weight = torch.cat(tuple(p.weight for p in projections))  # (3 d, d)
+        bias = None
+        if attention.q_proj.bias is not None:  # the module has all three or none
+            bias = torch.cat(tuple(p.bias for p in projections))
+        out, ff = attention.out_proj, layer.ff
+        return _Layer(
+            norm_first=layer.norm_first,
+            norm1=_norm(layer.norm1),
+            qkv=(weight, bias),
+            out=(out.weight, out.bias),
+            norm2=_norm(layer.norm2),
+            inner=(ff.linear1.weight, ff.linear1.bias),
+            activation=ff.activation,
+            outer=(ff.linear2.weight, ff.linear2.bias),
+            heads=attention.num_heads,
+            d_head=attention.d_head,
+            rotary=attention.rotary,
+        )
+
+    def feed_forward(self, x: Tensor) -> Tensor:
+        """FeedForward's function without its module calls (no dropout)."""
+        return F.linear(self.activation(F.linear(x, *self.inner)), *self.outer)
+
+
+def _norm(module: nn.Module) -> Callable[[Tensor], Tensor]:
+    """A LayerNorm as a function of its tensors; another module (the
+    Identity of a post-LN model) as it is."""
+    if not isinstance(module, nn.LayerNorm):
+        return module
+    shape, weight, bias = module.normalized_shape, module.weight, module.bias
+    return partial(
+        F.layer_norm, normalized_shape=shape, weight=weight, bias=bias, eps=module.eps
+    )

@@ -36,7 +36,7 @@ from literate_transformer._checks import (
 from literate_transformer.attention import KVCache
 from literate_transformer.config import ModelConfig, option
 from literate_transformer.embedding import TransformerEmbedding
-from literate_transformer.engine import linear_cross_entropy
+from literate_transformer.engine import Decoding, linear_cross_entropy
 from literate_transformer.layers import EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.packing import (
@@ -143,6 +143,7 @@ class TransformerLM(nn.Module):
         self.max_len = config.max_len
         self.pad_id, self.tie_embeddings = pad_id, config.tie_embeddings
         self.chunked_loss = False  # use_engine: the loss without the logits
+        self.engine = False  # use_engine: generate's steps by engine.Decoding
         if config.init == "gpt2":
             init_gpt2(self)
 
@@ -225,6 +226,8 @@ class TransformerLM(nn.Module):
         the sequence fits in max_len, the layers keeping the earlier keys and
         values; past max_len the window slides, every position moves, and
         each step reruns the last max_len tokens, as cache=False always does.
+        With the engine on (use_engine), engine.Decoding runs the cached
+        steps: the same function with less work around it.
         """
         device = self.embedding.token.weight.device
         ids = check_ids("prompt", prompt, self.vocab_size, device=device)
@@ -249,8 +252,13 @@ class TransformerLM(nn.Module):
             caches = [KVCache() for _ in self.layers]  # one per layer
         was_training = self.training
         self.eval()
+        fast = None  # with the engine: the same steps, faster
+        if caches is not None and self.engine:
+            fast = Decoding(self, min(ids.size(1) + steps, self.max_len))
         for _ in range(steps):
-            if caches is not None and ids.size(1) <= self.max_len:
+            if fast is not None and ids.size(1) <= self.max_len:
+                logits = fast(ids).float()  # (N, vocab)
+            elif caches is not None and ids.size(1) <= self.max_len:
                 logits = self._extend(ids, caches)[:, -1].float()  # (N, vocab)
             else:  # the window slides: no cached position keeps its place
                 caches = None

@@ -27,7 +27,7 @@ from literate_transformer.config import TransformerConfig
 from literate_transformer.debug import set_debug
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.embedding import EmbeddingConfig, TransformerEmbedding
-from literate_transformer.engine import attention_real, use_engine
+from literate_transformer.engine import Decoding, attention_real, use_engine
 from literate_transformer.fast_dropout import FastDropout, fast_dropout, keep_mask
 from literate_transformer.layers import (
     DecoderLayer,
@@ -440,6 +440,20 @@ CASES = [
                 torch.ones(2, 1, 1, 4).bool(),
                 torch.ones(2, 1, 1, 3).bool(),  # not the key mask of real
             ],
+        ),
+    ),
+    Case(
+        "engine",
+        "Decoding",
+        Decoding,
+        dict(model=TransformerLM(20, d_model=8, num_heads=2, d_ff=16).eval(), length=9),
+        dict(
+            model=[
+                nn.Linear(2, 2),
+                None,
+                TransformerLM(20, d_model=8, num_heads=2, d_ff=16),  # training
+            ],
+            length=[*SIZE, 257],  # at most the model's max_len, 256
         ),
     ),
     Case(

@@ -14,10 +14,10 @@ from torch import nn
 
 import literate_transformer.engine as engine_module
 import literate_transformer.lm as lm_module
-from literate_transformer.attention import MultiHeadAttention, attention
-from literate_transformer.engine import attention_real, use_engine
+from literate_transformer.attention import KVCache, MultiHeadAttention, attention
+from literate_transformer.engine import Decoding, attention_real, use_engine
 from literate_transformer.fast_dropout import FastDropout
-from literate_transformer.lm import TransformerLM
+from literate_transformer.lm import GPT2_DESIGN, LMConfig, TransformerLM
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.model import Transformer
 from literate_transformer.positional import RotaryEmbedding
@@ -200,7 +200,7 @@ def test_the_switch_swaps_every_dropout_both_ways_and_keeps_the_weights(training
         assert kept == [(n, p, t) for n, _, p, t in before]  # same rates, modes
         assert {kind for _, kind, _, _ in after} == {"FastDropout"}
         flags = [m.engine for m in model.modules() if hasattr(m, "engine")]
-        assert flags == ([True] if name == "seq2seq" else [])  # the Encoder's
+        assert flags == [True]  # the Encoder's; the language model's (decoding)
         state = model.state_dict()
         assert state.keys() == weights.keys()
         assert all(torch.equal(state[n], t) for n, t in weights.items())
@@ -299,3 +299,82 @@ def test_the_training_loop_asks_a_language_model_for_its_own_loss(monkeypatch):
         histories.append(fit(model, draw, steps=3, label_smoothing=smoothing))
         assert len(calls) == (3 if smoothing == 0.0 else 0)
     assert all(math.isfinite(x) for h in histories for x in h.loss)
+
+
+DESIGNS = {  # every branch of Decoding's step
+    "gpt2": GPT2_DESIGN,
+    "post-LN, padding": LMConfig(),
+    "rotary, untied": LMConfig(positional="rotary", tie_embeddings=False),
+    "concat, gelu": LMConfig(combine="concat", tie_embeddings=False, activation="gelu"),
+    "no positions": LMConfig(positional="none", norm_first=True),
+}
+
+
+def decoding_model(design: LMConfig, device, max_len: int = 24) -> TransformerLM:
+    torch.manual_seed(0)
+    sizes = dict(d_model=16, num_heads=2, d_ff=32, num_layers=2, max_len=max_len)
+    return TransformerLM(30, design, **sizes).to(device).eval()
+
+
+@pytest.mark.parametrize("name", list(DESIGNS))
+def test_decoding_gives_the_references_logits_at_every_step(name, device):
+    """Decoding's logits after the prompt and after each later id equal the
+    reference's cached path (_extend), padding in the prompt included."""
+    model = decoding_model(DESIGNS[name], device)
+    text = torch.randint(1, 30, (3, 24), generator=torch.Generator().manual_seed(1))
+    if model.pad_id is not None:
+        text[0, :5] = model.pad_id  # a prompt that starts with padding
+        text[1, 3] = model.pad_id  # and one with padding inside
+    text = text.to(device)
+    decoding, caches = Decoding(model, 24), [KVCache() for _ in model.layers]
+    with torch.no_grad():
+        for t in range(6, 25):
+            ours, theirs = decoding(text[:, :t]), model._extend(text[:, :t], caches)
+            torch.testing.assert_close(ours, theirs[:, -1], atol=1e-5, rtol=1e-5)
+    assert decoding.done == 24
+
+
+@pytest.mark.parametrize("name", list(DESIGNS))
+def test_generate_with_the_engine_decodes_the_same_ids_and_uses_decoding(
+    name, device, monkeypatch
+):
+    """Greedy and seeded sampling give the same ids with the engine on and
+    off, past max_len too (the window slides after the buffers are full);
+    with the engine on, the cached steps are Decoding's."""
+    model = decoding_model(DESIGNS[name], device, max_len=16)
+    prompt = torch.randint(1, 30, (2, 4), generator=torch.Generator().manual_seed(2))
+    prompt = prompt.to(device)
+
+    def both() -> list[torch.Tensor]:
+        sampler = torch.Generator(device=device).manual_seed(3)
+        drawn = model.generate(prompt, 20, do_sample=True, generator=sampler)
+        return [model.generate(prompt, 20), drawn]
+
+    reference = both()
+    calls = []
+    real = Decoding.__call__
+
+    def counted(self, ids):
+        calls.append(ids.size(1))
+        return real(self, ids)
+
+    monkeypatch.setattr(Decoding, "__call__", counted)
+    use_engine(model)
+    assert model.engine and model.training is False
+    for ours, theirs in zip(both(), reference, strict=True):
+        assert torch.equal(ours, theirs)
+    assert calls == list(range(4, 17)) * 2  # the cached steps, up to max_len
+
+
+def test_decoding_refuses_calls_that_do_not_follow_on():
+    model = decoding_model(GPT2_DESIGN, torch.device("cpu"))
+    text = torch.randint(0, 30, (2, 12))
+    decoding = Decoding(model, 10)
+    with pytest.raises(ValueError, match="at most length=10"):
+        decoding(text[:, :11])
+    decoding(text[:, :5])
+    for bad in (text[:, :5], text[:, :7], text[0, :6]):
+        with pytest.raises(ValueError, match="ids: expected"):
+            decoding(bad)
+    decoding(text[:, :6])
+    assert decoding.done == 6
