@@ -267,23 +267,32 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden) if grads else None
         grad_weight = torch.zeros_like(weight) if grads else None
         grad_bias = None if bias is None or not grads else torch.zeros_like(bias)
+        block = hidden.new_empty(min(LOSS_ROWS, hidden.size(0)), weight.size(0))
         for start in range(0, hidden.size(0), LOSS_ROWS):
             rows = slice(start, start + LOSS_ROWS)
             h, count, target = hidden[rows], counts[rows], safe[rows, None]
-            logits = h @ weight.T if bias is None else torch.addmm(bias, h, weight.T)
-            lse = torch.logsumexp(logits, dim=1)  # (B,)
-            total += ((lse - logits.gather(1, target)[:, 0]) * count).sum()
+            logits = block[: h.size(0)]  # one buffer for every block's logits
+            if bias is None:
+                torch.mm(h, weight.T, out=logits)
+            else:
+                torch.addmm(bias, h, weight.T, out=logits)
+            picked = logits.gather(1, target)[:, 0]  # (B,): the targets' logits
+            top = logits.amax(dim=1, keepdim=True)  # (B, 1)
+            probs = logits.sub_(top).exp_()  # in place, one exp: unnormalised
+            sums = probs.sum(dim=1)  # (B,)
+            lse = top[:, 0] + sums.log()  # the log-sum-exp of the logits
+            total += ((lse - picked) * count).sum()
             if grad_hidden is None or grad_weight is None:
                 continue
-            probs = logits.sub_(lse[:, None]).exp_()  # softmax, in place
-            probs.scatter_add_(1, target, -torch.ones_like(probs[:, :1]))  # - one-hot
-            grad_hidden[rows] = (probs @ weight) * count[:, None]
-            grad_weight.addmm_(probs.T, h * count[:, None])
+            probs.mul_((count / sums)[:, None])  # the softmax; 0 if ignored
+            probs.scatter_add_(1, target, -count[:, None])  # minus the one-hot
+            torch.mm(probs, weight, out=grad_hidden[rows])  # in place: no copy
+            grad_weight.addmm_(probs.T, h)
             if grad_bias is not None:
-                grad_bias += count @ probs
+                grad_bias += probs.sum(dim=0)
         n = counts.sum()
         if grad_hidden is not None and grad_weight is not None:
-            ctx.save_for_backward(grad_hidden / n, grad_weight / n)
+            ctx.save_for_backward(grad_hidden.div_(n), grad_weight.div_(n))
             ctx.bias_grad = None if grad_bias is None else grad_bias / n
         return total / n
 
