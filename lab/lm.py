@@ -59,10 +59,11 @@ __all__ = [
 ]
 
 PROMPT = ("The", "assert", "statement")
-# The records were made with the loss through the logits (F.cross_entropy):
-# the engine's chunked loss, which rounds otherwise, stays off until they are
-# recorded again.
-RECORDED_LOSS = {"chunked_loss": False}
+# The records were made with the loss through the logits (F.cross_entropy)
+# and PyTorch's attention kernel: the engine's chunked loss, which rounds
+# otherwise, and its causal attention, whose dropout draws otherwise, stay
+# off until they are recorded again.
+RECORDED_ENGINE = {"chunked_loss": False, "causal_attention": False}
 
 
 def train_base(
@@ -72,7 +73,7 @@ def train_base(
     corpus = load_corpus()
     torch.manual_seed(seed)
     model = TransformerLM(len(corpus.vocab), replace(LM_BASE, **options))
-    use_engine(model, **RECORDED_LOSS)
+    use_engine(model, **RECORDED_ENGINE)
     history = train_lm(model, corpus, steps=steps, seed=seed, eval_every=eval_every)
     return corpus, model, history
 
@@ -300,7 +301,7 @@ def gpt2_pair(*, seed: int, steps: int) -> list[Row]:
         model: nn.Module
         if variant == "package":
             config = replace(GPT2_DESIGN, **GPT2_SIZES)
-            model = use_engine(TransformerLM(vocab_size, config), **RECORDED_LOSS)
+            model = use_engine(TransformerLM(vocab_size, config), **RECORDED_ENGINE)
         else:
             model = HuggingFaceGPT2(vocab_size, **GPT2_SIZES)
         history = train_lm(model, corpus, steps=steps, seed=seed, eval_every=100)
@@ -398,7 +399,7 @@ def regimes(*, seed: int, steps: int) -> list[Row]:
     rows = []
     for regime, corpus in corpora.items():
         torch.manual_seed(seed)  # the same weights for both: one vocabulary
-        model = use_engine(TransformerLM(len(corpus.vocab), LM_BASE), **RECORDED_LOSS)
+        model = use_engine(TransformerLM(len(corpus.vocab), LM_BASE), **RECORDED_ENGINE)
         history = train_lm(model, corpus, steps=steps, seed=seed, eval_every=100)
         mean = [sum(history.loss[i : i + 10]) / 10 for i in range(0, steps, 10)]
         valid = [bits_per_byte(corpus, "valid", loss) for loss in history.valid_loss]

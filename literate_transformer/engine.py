@@ -8,7 +8,8 @@ The chapters' modules are the reference. The engine computes the same
 functions with less work: the padding skipped in the encoder, attention one
 sequence at a time from PER_SEQUENCE_FROM positions on, FastDropout's
 cheaper draw in place of nn.Dropout, a language model's output layer and
-loss LOSS_ROWS rows at a time (linear_cross_entropy), and its decoding one
+loss LOSS_ROWS rows at a time (linear_cross_entropy), its causal attention
+with the cheaper draw in training (_causal_layers), and its decoding one
 position at a time without module calls or copied caches (Decoding).
 """
 
@@ -51,22 +52,32 @@ LOSS_ROWS = 128  # rows of logits at a time in linear_cross_entropy
 M = TypeVar("M", bound=nn.Module)
 
 
-def use_engine(model: M, on: bool = True, *, chunked_loss: bool | None = None) -> M:
+def use_engine(
+    model: M,
+    on: bool = True,
+    *,
+    chunked_loss: bool | None = None,
+    causal_attention: bool | None = None,
+) -> M:
     """Switch the engine on (or, with on=False, off) in every module of
-    `model`; chunked_loss (default: on) decides whether a TransformerLM
-    asked for its loss computes it with linear_cross_entropy. Return
+    `model`. For a TransformerLM, chunked_loss decides whether its loss is
+    computed with linear_cross_entropy, and causal_attention whether its
+    causal layers attend by _causal_layers (both default to `on`). Return
     `model`, changed in place."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {describe(model)}")
     on = check_bool("on", on)
-    chunked = on if chunked_loss is None else check_bool("chunked_loss", chunked_loss)
+    flags = {"engine": on}
+    paths = {"chunked_loss": chunked_loss, "causal_attention": causal_attention}
+    for name, value in paths.items():
+        flags[name] = on if value is None else check_bool(name, value)
     children = [
         (module, name, child)
         for module in model.modules()
         for name, child in module.named_children()
     ]
     for module in model.modules():
-        for flag, value in (("engine", on), ("chunked_loss", chunked)):
+        for flag, value in flags.items():
             if isinstance(getattr(module, flag, None), bool):
                 vars(module)[flag] = value  # a plain attribute of the module
     for module, name, child in children:
@@ -108,10 +119,14 @@ def _layer_real(layer: EncoderLayer, x: Tensor, real: Tensor, mask: Tensor) -> T
     """An encoder layer on the real positions alone: x (R, d_model) holds
     the positions where real (N, S) is True, row by row; mask is the key
     mask (N, 1, 1, S). Returns (R, d_model)."""
+    attend = partial(_attention_real, layer.self_attn, real=real, mask=mask)
+    return _layer_with(layer, x, attend)
 
-    def attend(z: Tensor) -> Tensor:
-        return _attention_real(layer.self_attn, z, real, mask)
 
+def _layer_with(
+    layer: EncoderLayer, x: Tensor, attend: Callable[[Tensor], Tensor]
+) -> Tensor:
+    """An encoder layer's steps, with `attend` as its self-attention."""
     if layer.norm_first:
         x = x + layer.dropout1(attend(layer.norm1(x)))
         return x + layer.dropout2(layer.ff(layer.norm2(x)))
@@ -129,19 +144,24 @@ def attention_real(
     if not isinstance(mha, MultiHeadAttention):
         raise TypeError(f"mha: expected a MultiHeadAttention, got {describe(mha)}")
     _check_real(x, real, mask, mha.d_model, mha.q_proj.weight)
-    return _attention_real(mha, x, real, mask)
+    return _attention_real(mha, x, real=real, mask=mask)
+
+
+def _joined(mha: MultiHeadAttention) -> tuple[Tensor, Tensor | None]:
+    """The query, key and value projections as one: weight (3 d, d), bias."""
+    projections = (mha.q_proj, mha.k_proj, mha.v_proj)
+    weight = torch.cat(tuple(p.weight for p in projections))
+    bias = None
+    if mha.q_proj.bias is not None:  # the module has all three or none
+        bias = torch.cat(tuple(p.bias for p in projections))
+    return weight, bias
 
 
 def _attention_real(
-    mha: MultiHeadAttention, x: Tensor, real: Tensor, mask: Tensor
+    mha: MultiHeadAttention, x: Tensor, *, real: Tensor, mask: Tensor
 ) -> Tensor:
     N, S = real.shape
-    projections = (mha.q_proj, mha.k_proj, mha.v_proj)
-    weight = torch.cat([proj.weight for proj in projections])  # (3 d, d)
-    bias = None
-    if mha.q_proj.bias is not None:
-        bias = torch.cat([proj.bias for proj in projections])
-    qkv = F.linear(x, weight, bias)  # (R, 3 d_model)
+    qkv = F.linear(x, *_joined(mha))  # (R, 3 d_model)
     if S >= PER_SEQUENCE_FROM:
         return mha.out_proj(_per_sequence(mha, qkv, real))
     padded = qkv.new_zeros(N, S, 3 * mha.d_model)  # zeros at the padding
@@ -178,19 +198,23 @@ def _per_sequence(mha: MultiHeadAttention, qkv: Tensor, real: Tensor) -> Tensor:
 
 
 def _dropping_weights(
-    mha: MultiHeadAttention, sequences: list[tuple[Tensor, ...]]
+    mha: MultiHeadAttention, sequences: list[tuple[Tensor, ...]], causal: bool = False
 ) -> list[Tensor]:
-    """Each sequence's heads (1, h, L, d_head), step by step, with dropout
-    on the weights from one draw of keep_mask for all of them."""
-    h, p = mha.num_heads, mha.dropout
-    sizes = [h * q.size(2) ** 2 for q, _, _ in sequences]  # h * L * L each
+    """Each group's heads (B, h, L, d_head), step by step, with dropout on
+    the weights from one draw of keep_mask for all of them; causal: each
+    query attends to the keys up to its own place."""
+    p = mha.dropout
+    sizes = [q.shape[:-1].numel() * q.size(2) for q, _, _ in sequences]  # B h L L
     keep = keep_mask((sum(sizes),), p, mha.q_proj.weight.device)
     scaled = keep.to(torch.float32).mul_(1.0 / (1.0 - p))  # 0 or 1 / (1 - p)
     outs = []
     for (q, k, v), kept in zip(sequences, scaled.split(sizes), strict=True):
         wide = q.to(torch.float32) / math.sqrt(mha.d_head)
-        weights = (wide @ k.to(torch.float32).transpose(-2, -1)).softmax(dim=-1)
-        weights = weights * kept.view(weights.shape)  # (1, h, L, L)
+        scores = wide @ k.to(torch.float32).transpose(-2, -1)  # (B, h, L, L)
+        if causal:
+            future = torch.ones_like(scores[0, 0], dtype=torch.bool).triu_(1)
+            scores = scores.masked_fill_(future, float("-inf"))
+        weights = scores.softmax(dim=-1) * kept.view(scores.shape)
         outs.append(weights.to(v.dtype) @ v)
     return outs
 
@@ -301,6 +325,31 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_hidden, grad_weight = ctx.saved_tensors
         grad_bias = None if ctx.bias_grad is None else ctx.bias_grad * grad
         return grad_hidden * grad, grad_weight * grad, grad_bias, None, None, None
+
+
+def _causal_layers(layers: Iterable[nn.Module], x: Tensor) -> Tensor:
+    """EncoderLayers on x (N, T, d_model), each position attending to
+    itself and the positions before it, with _attention_causal."""
+    for layer in layers:
+        if not isinstance(layer, EncoderLayer):
+            raise TypeError(f"layers: expected EncoderLayers, got {describe(layer)}")
+        x = _layer_with(layer, x, partial(_attention_causal, layer.self_attn))
+    return x
+
+
+def _attention_causal(mha: MultiHeadAttention, x: Tensor) -> Tensor:
+    """Causal self-attention of x (N, T, d_model): one product for q, k and
+    v; in training on a CPU, the weights' dropout from one keep_mask draw."""
+    N, T, d_model = x.shape
+    qkv = F.linear(x, *_joined(mha)).view(N, T, 3, mha.num_heads, mha.d_head)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (N, h, T, d_head)
+    if mha.rotary is not None:
+        q, k = mha.rotary(q), mha.rotary(k)
+    if mha.training and mha.dropout > 0.0 and x.device.type == "cpu":
+        out = _dropping_weights(mha, [(q, k, v)], causal=True)[0]
+    else:  # the fused kernel's own causal mask
+        out = mha._heads(q, k, v, None, causal=True)
+    return mha.out_proj(out.transpose(1, 2).reshape(N, T, d_model))
 
 
 class Decoding:
@@ -430,16 +479,11 @@ class _Layer(NamedTuple):
         if not isinstance(layer, EncoderLayer):
             raise TypeError(f"model: expected EncoderLayers, got {describe(layer)}")
         attention = layer.self_attn
-        projections = (attention.q_proj, attention.k_proj, attention.v_proj)
-        weight = torch.cat(tuple(p.weight for p in projections))  # (3 d, d)
-        bias = None
-        if attention.q_proj.bias is not None:  # the module has all three or none
-            bias = torch.cat(tuple(p.bias for p in projections))
         out, ff = attention.out_proj, layer.ff
         return _Layer(
             norm_first=layer.norm_first,
             norm1=_norm(layer.norm1),
-            qkv=(weight, bias),
+            qkv=_joined(attention),
             out=(out.weight, out.bias),
             norm2=_norm(layer.norm2),
             inner=(ff.linear1.weight, ff.linear1.bias),

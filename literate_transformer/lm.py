@@ -36,7 +36,7 @@ from literate_transformer._checks import (
 from literate_transformer.attention import KVCache
 from literate_transformer.config import ModelConfig, option
 from literate_transformer.embedding import TransformerEmbedding
-from literate_transformer.engine import Decoding, linear_cross_entropy
+from literate_transformer.engine import Decoding, _causal_layers, linear_cross_entropy
 from literate_transformer.layers import EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.packing import (
@@ -144,6 +144,7 @@ class TransformerLM(nn.Module):
         self.pad_id, self.tie_embeddings = pad_id, config.tie_embeddings
         self.chunked_loss = False  # use_engine: the loss without the logits
         self.engine = False  # use_engine: generate's steps by engine.Decoding
+        self.causal_attention = False  # use_engine: engine._causal_layers
         if config.init == "gpt2":
             init_gpt2(self)
 
@@ -175,8 +176,11 @@ class TransformerLM(nn.Module):
         else:  # nothing to mask but the future: the kernel's own causal mask
             causal = True
         x = self.embedding(ids, positions)  # (N, T, d_model)
-        for layer in self.layers:
-            x = layer(x, mask, positions=positions, is_causal=causal)
+        if causal and self.causal_attention:  # the engine's causal layers
+            x = _causal_layers(self.layers, x)
+        else:
+            for layer in self.layers:
+                x = layer(x, mask, positions=positions, is_causal=causal)
         x = self.norm(x)
         if targets is None:
             return self.output(x)  # (N, T, vocab_size)

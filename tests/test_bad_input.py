@@ -460,8 +460,13 @@ CASES = [
         "engine",
         "use_engine",
         use_engine,
-        dict(model=nn.Linear(2, 2), on=True),
-        dict(model=["model", None, torch.zeros(2)], on=FLAG),
+        dict(model=nn.Linear(2, 2), on=True, chunked_loss=None, causal_attention=None),
+        dict(
+            model=["model", None, torch.zeros(2)],
+            on=FLAG,
+            chunked_loss=FLAG[:4],  # None: as `on`
+            causal_attention=FLAG[:4],
+        ),
     ),
     # layers.py
     Case(

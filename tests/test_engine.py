@@ -15,8 +15,13 @@ from torch import nn
 import literate_transformer.engine as engine_module
 import literate_transformer.lm as lm_module
 from literate_transformer.attention import KVCache, MultiHeadAttention, attention
-from literate_transformer.engine import Decoding, attention_real, use_engine
-from literate_transformer.fast_dropout import FastDropout
+from literate_transformer.engine import (
+    Decoding,
+    _attention_causal,
+    attention_real,
+    use_engine,
+)
+from literate_transformer.fast_dropout import FastDropout, keep_mask
 from literate_transformer.lm import GPT2_DESIGN, LMConfig, TransformerLM
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.model import Transformer
@@ -189,7 +194,7 @@ def test_the_switch_swaps_every_dropout_both_ways_and_keeps_the_weights(training
         ),
         "lm": TransformerLM(30, d_model=16, num_heads=2, d_ff=32, dropout=0.3),
     }
-    for name, model in models.items():
+    for model in models.values():
         model.train(training)
         before = dropouts(model)
         weights = {n: t.clone() for n, t in model.state_dict().items()}
@@ -378,3 +383,75 @@ def test_decoding_refuses_calls_that_do_not_follow_on():
             decoding(bad)
     decoding(text[:, :6])
     assert decoding.done == 6
+
+
+@pytest.mark.parametrize("name", ["gpt2", "rotary", "post-LN"])
+@pytest.mark.parametrize("training", [True, False])
+def test_causal_attention_without_dropout_equals_the_reference(name, training, device):
+    """The engine's causal layers: the same loss and gradients as the
+    layers' own path, without dropout, in training and in evaluation."""
+    designs = {
+        "gpt2": GPT2_DESIGN,
+        "rotary": LMConfig(positional="rotary", pad_id=None, norm_first=True),
+        "post-LN": LMConfig(pad_id=None),
+    }
+    torch.manual_seed(0)
+    sizes = dict(d_model=16, num_heads=2, d_ff=32, dropout=0.0)
+    model = TransformerLM(40, designs[name], **sizes).to(device).train(training)
+    ids = torch.randint(0, 40, (3, 20), device=device)
+    targets = torch.randint(0, 40, (3, 20), device=device)
+    results = []
+    for on in (False, True):
+        use_engine(model, chunked_loss=False, causal_attention=on)
+        assert model.causal_attention is on
+        model.zero_grad()
+        loss = model(ids, targets=targets)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (plain, plain_grads), (fast, fast_grads) = results
+    torch.testing.assert_close(fast, plain, atol=1e-6, rtol=1e-5)
+    for ours, theirs in zip(fast_grads, plain_grads, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+
+
+def test_causal_attention_with_a_padding_id_keeps_the_layers_own_path(monkeypatch):
+    """A model with a padding id has a mask to apply: the causal layers
+    are not taken, and its outputs stay the reference's."""
+    calls = []
+    monkeypatch.setattr(
+        lm_module, "_causal_layers", lambda *args: calls.append(1) or args[1]
+    )
+    model = use_engine(TransformerLM(40, d_model=16, num_heads=2, d_ff=32)).eval()
+    gpt = use_engine(TransformerLM(40, GPT2_DESIGN, d_model=16, num_heads=2, d_ff=32))
+    ids = torch.randint(1, 40, (2, 10))
+    model(ids)
+    assert calls == []
+    gpt.eval()(ids)
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("rotary", [False, True])
+def test_causal_attention_drops_weights_from_one_keep_mask_draw(rotary):
+    """In training on a CPU, the weights of the causal softmax are dropped
+    where one keep_mask draw says and the rest scaled by 1 / (1 - p)."""
+    torch.manual_seed(0)
+    p, N, T, d, h = 0.3, 2, 12, 16, 4
+    rotation = RotaryEmbedding(d // h) if rotary else None
+    mha = MultiHeadAttention(d, h, dropout=p, rotary=rotation).train()
+    z = torch.randn(N, T, d)
+    torch.manual_seed(5)
+    out = _attention_causal(mha, z)
+    torch.manual_seed(5)
+    keep = keep_mask((N, h, T, T), p)
+    q, k, v = (mha._split_heads(f(z)) for f in (mha.q_proj, mha.k_proj, mha.v_proj))
+    if rotation is not None:
+        q, k = rotation(q), rotation(k)
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)
+    scores = (q @ k.transpose(-2, -1) / (d // h) ** 0.5).masked_fill(future, -math.inf)
+    kept = scores.softmax(dim=-1) * keep / (1 - p)
+    expected = mha.out_proj((kept @ v).transpose(1, 2).reshape(N, T, d))
+    torch.testing.assert_close(out, expected)
+    mha.eval()
+    torch.testing.assert_close(
+        _attention_causal(mha, z), mha(z, is_causal=True)[0], atol=1e-6, rtol=1e-5
+    )
