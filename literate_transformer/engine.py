@@ -198,23 +198,19 @@ def _per_sequence(mha: MultiHeadAttention, qkv: Tensor, real: Tensor) -> Tensor:
 
 
 def _dropping_weights(
-    mha: MultiHeadAttention, sequences: list[tuple[Tensor, ...]], causal: bool = False
+    mha: MultiHeadAttention, sequences: list[tuple[Tensor, ...]]
 ) -> list[Tensor]:
-    """Each group's heads (B, h, L, d_head), step by step, with dropout on
-    the weights from one draw of keep_mask for all of them; causal: each
-    query attends to the keys up to its own place."""
-    p = mha.dropout
-    sizes = [q.shape[:-1].numel() * q.size(2) for q, _, _ in sequences]  # B h L L
+    """Each sequence's heads (1, h, L, d_head), step by step, with dropout
+    on the weights from one draw of keep_mask for all of them."""
+    h, p = mha.num_heads, mha.dropout
+    sizes = [h * q.size(2) ** 2 for q, _, _ in sequences]  # h * L * L each
     keep = keep_mask((sum(sizes),), p, mha.q_proj.weight.device)
     scaled = keep.to(torch.float32).mul_(1.0 / (1.0 - p))  # 0 or 1 / (1 - p)
     outs = []
     for (q, k, v), kept in zip(sequences, scaled.split(sizes), strict=True):
         wide = q.to(torch.float32) / math.sqrt(mha.d_head)
-        scores = wide @ k.to(torch.float32).transpose(-2, -1)  # (B, h, L, L)
-        if causal:
-            future = torch.ones_like(scores[0, 0], dtype=torch.bool).triu_(1)
-            scores = scores.masked_fill_(future, float("-inf"))
-        weights = scores.softmax(dim=-1) * kept.view(scores.shape)
+        weights = (wide @ k.to(torch.float32).transpose(-2, -1)).softmax(dim=-1)
+        weights = weights * kept.view(weights.shape)  # (1, h, L, L)
         outs.append(weights.to(v.dtype) @ v)
     return outs
 
@@ -346,10 +342,21 @@ def _attention_causal(mha: MultiHeadAttention, x: Tensor) -> Tensor:
     if mha.rotary is not None:
         q, k = mha.rotary(q), mha.rotary(k)
     if mha.training and mha.dropout > 0.0 and x.device.type == "cpu":
-        out = _dropping_weights(mha, [(q, k, v)], causal=True)[0]
+        out = _causal_dropping(q, k, v, mha.dropout)
     else:  # the fused kernel's own causal mask
         out = mha._heads(q, k, v, None, causal=True)
     return mha.out_proj(out.transpose(1, 2).reshape(N, T, d_model))
+
+
+def _causal_dropping(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
+    """The heads (N, h, T, d_head) of causal attention, step by step, the
+    weights dropped where one keep_mask draw says, the rest scaled up."""
+    N, h, T, d_head = q.shape
+    future = q.new_full((T, T), float("-inf")).triu_(1)  # added to the scores
+    q, k, v = (t.reshape(N * h, T, d_head) for t in (q, k, v))
+    scores = torch.baddbmm(future, q, k.transpose(1, 2), alpha=d_head**-0.5)
+    kept = scores.softmax(dim=-1) * keep_mask(tuple(scores.shape), p, q.device)
+    return (kept @ v).mul_(1.0 / (1.0 - p)).view(N, h, T, d_head)
 
 
 class Decoding:
