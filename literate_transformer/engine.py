@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -32,11 +32,9 @@ from literate_transformer._checks import (
     reads_contents,
 )
 from literate_transformer.attention import KVCache, MultiHeadAttention, _check_mask
+from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.fast_dropout import FastDropout, keep_mask
 from literate_transformer.layers import EncoderLayer
-
-if TYPE_CHECKING:  # lm.py imports this module: the name for the types only
-    from literate_transformer.lm import TransformerLM
 
 __all__ = [
     "LOSS_ROWS",
@@ -359,6 +357,26 @@ def _causal_dropping(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
     return (kept @ v).mul_(1.0 / (1.0 - p)).view(N, h, T, d_head)
 
 
+class _LanguageModel(Protocol):
+    """What Decoding reads of a TransformerLM."""
+
+    @property
+    def training(self) -> bool: ...
+    @property
+    def max_len(self) -> int: ...
+    @property
+    def pad_id(self) -> int | None: ...
+    @property
+    def embedding(self) -> TransformerEmbedding: ...
+    @property
+    def layers(self) -> nn.ModuleList: ...
+    @property
+    def norm(self) -> nn.Module: ...
+    @property
+    def output(self) -> nn.Linear: ...
+    def _extend(self, ids: Tensor, cache: list[KVCache]) -> Tensor: ...
+
+
 class Decoding:
     """The next id's logits after each position of a TransformerLM's
     sequences, one new position a call: generate's steps with the engine on.
@@ -374,7 +392,7 @@ class Decoding:
         (N, vocab_size) for the id after the last.
     """
 
-    def __init__(self, model: TransformerLM, length: int) -> None:
+    def __init__(self, model: _LanguageModel, length: int) -> None:
         if not hasattr(model, "layers") or not hasattr(model, "_extend"):
             raise TypeError(f"model: expected a TransformerLM, got {describe(model)}")
         if model.training:
