@@ -33,6 +33,8 @@ since its record was written (its content hash differs), the record is
 rewritten with the time, device, versions, block count, duration and the new
 hash; when one of its blocks failed, the record is removed. A chapter that has
 not changed keeps its record, so the tests leave the committed file as it was.
+Under pytest-xdist (`nox -s tests` runs a worker a core, a file in one worker)
+the controller, which receives every worker's reports, writes the file.
 The site build shows the record on each chapter, and fails (strict) when it is
 missing or was made from another version of the chapter.
 
@@ -214,8 +216,8 @@ def _device() -> str:
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Rewrite the records of the chapters whose every block ran this session."""
-    if not _chapter_runs:
-        return
+    if not _chapter_runs or hasattr(session.config, "workerinput"):
+        return  # none ran, or a pytest-xdist worker: the controller writes them
     import torch
 
     records = {}
