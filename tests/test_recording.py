@@ -62,13 +62,15 @@ def test_an_interrupted_recording_resumes_with_the_missing_units_only(
     tmp_path, how, uninterrupted
 ):
     command = [sys.executable, "-c", START, str(tmp_path / "records"), "2"]
-    process = subprocess.Popen(
-        command, env=environment(tmp_path), cwd=tmp_path, start_new_session=True
-    )
+    hold = tmp_path / "hold"  # seeds 2 to 5 wait while it exists: the
+    hold.touch()  # interruption comes before them, however busy the machine
+    env = {**environment(tmp_path), "LT_TINY_HOLD": str(hold)}
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, start_new_session=True)
     deadline = time.monotonic() + 120
     while len(cached_units(tmp_path)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(process.pid, how)  # the recording and its workers, as Ctrl-C does
+    hold.unlink()  # what was queued before the interruption may finish now
     process.wait(timeout=60)
     assert process.returncode != 0
     finished = {path.name.split("-")[1] for path in cached_units(tmp_path)}
