@@ -65,7 +65,15 @@ def test_an_interrupted_recording_resumes_with_the_missing_units_only(
     hold = tmp_path / "hold"  # seeds 2 to 5 wait while it exists: the
     hold.touch()  # interruption comes before them, however busy the machine
     env = {**environment(tmp_path), "LT_TINY_HOLD": str(hold)}
-    process = subprocess.Popen(command, env=env, cwd=tmp_path, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+        # Ctrl-C as at a terminal, even where this test runs with SIGINT
+        # ignored (a background job of a script), which a child inherits
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while len(cached_units(tmp_path)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
