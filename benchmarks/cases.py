@@ -27,6 +27,7 @@ from benchmarks.measure import (
     matmul_peak,
     optimizer_step,
     peak_memory,
+    share_of_peak,
     throughput_rows,
     training_step,
 )
@@ -593,22 +594,9 @@ def bench_flops(
     ]
     if not train:  # run alone (--only flops): time the training step here
         train = [r for r in encoder_train_case(pair, settings, precision) if r.seconds]
-    for r in train:
-        achieved = flops / r.seconds
-        rows.append(
-            Row(
-                "flops",
-                f"encoder train step {precision.name}",
-                r.name,
-                seconds=r.seconds,
-                value=achieved,
-                unit="FLOP/s",
-                ratio=achieved / peak,
-                baseline="matmul peak",
-                note=f"{flops:.3g} real-token FLOPs per step ({case}); "
-                "ratio = fraction of matmul",
-            )
-        )
+    note = f"{flops:.3g} real-token FLOPs per step ({case}); ratio = fraction of matmul"
+    step = f"encoder train step {precision.name}"
+    rows += [share_of_peak("flops", step, r, flops, peak, note) for r in train]
     return rows
 
 

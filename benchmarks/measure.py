@@ -214,6 +214,26 @@ def matmul_peak(bench: str, settings: Settings, precision: Precision) -> list[Ro
     return rows
 
 
+def share_of_peak(
+    bench: str, case: str, timed: Row, flops: float, peak: float, note: str
+) -> Row:
+    """A timed step's FLOP/s (`flops` per step) as a row, ratio = its share
+    of the matmul peak of matmul_peak."""
+    assert timed.seconds is not None
+    achieved = flops / timed.seconds
+    return Row(
+        bench,
+        case,
+        timed.name,
+        seconds=timed.seconds,
+        value=achieved,
+        unit="FLOP/s",
+        ratio=achieved / peak,
+        baseline="matmul peak",
+        note=note,
+    )
+
+
 def forward_only(fn: Callable[[], Tensor]) -> Callable[[], object]:
     """A call of `fn` without autograd, as in inference."""
 

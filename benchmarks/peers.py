@@ -51,6 +51,7 @@ from benchmarks.measure import (
     compare,
     forward_only,
     matmul_peak,
+    share_of_peak,
 )
 from literate_transformer.engine import use_engine
 from literate_transformer.lm import load_gpt2
@@ -493,20 +494,9 @@ def bench_lm_flops(
         size_name = r.case.split()[0]
         d, _, layers, d_ff = LM_SIZES[size_name]
         flops = lm_train_flops(LM_BATCH, LM_SEQ, d, d_ff, layers, LM_VOCAB)
-        achieved = flops / r.seconds
-        rows.append(
-            Row(
-                "lm-flops",
-                f"{size_name} train step {precision.name}",
-                r.name,
-                seconds=r.seconds,
-                value=achieved,
-                unit="FLOP/s",
-                ratio=achieved / peak,
-                baseline="matmul peak",
-                note=f"{flops:.3g} FLOPs per step ({r.case}); ratio = share of matmul",
-            )
-        )
+        note = f"{flops:.3g} FLOPs per step ({r.case}); ratio = share of matmul"
+        step = f"{size_name} train step {precision.name}"
+        rows.append(share_of_peak("lm-flops", step, r, flops, peak, note))
     return rows
 
 

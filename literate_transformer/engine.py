@@ -35,6 +35,7 @@ from literate_transformer.attention import KVCache, MultiHeadAttention, _check_m
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.fast_dropout import FastDropout, keep_mask
 from literate_transformer.layers import EncoderLayer
+from literate_transformer.masks import causal_mask
 
 __all__ = [
     "LOSS_ROWS",
@@ -350,7 +351,9 @@ def _causal_dropping(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
     """The heads (N, h, T, d_head) of causal attention, step by step, the
     weights dropped where one keep_mask draw says, the rest scaled up."""
     N, h, T, d_head = q.shape
-    future = q.new_full((T, T), float("-inf")).triu_(1)  # added to the scores
+    future = q.new_zeros(T, T).masked_fill_(  # added to the scores
+        ~causal_mask(T, device=q.device), float("-inf")
+    )
     q, k, v = (t.reshape(N * h, T, d_head) for t in (q, k, v))
     scores = torch.baddbmm(future, q, k.transpose(1, 2), alpha=d_head**-0.5)
     kept = scores.softmax(dim=-1) * keep_mask(tuple(scores.shape), p, q.device)
