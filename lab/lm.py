@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lab.common import between, per_seed, pick
-from lab.records import Claim, Experiment, Record, Row
+from lab.records import Claim, Experiment, Record, Row, mean_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.lm import GPT2_DESIGN, TransformerLM, evaluate_lm, train_lm
 from literate_transformer.lm_command import LM_BASE
@@ -39,7 +39,6 @@ __all__ = [
     "LM_GPT2",
     "LM_REGIMES",
     "PROMPT",
-    "T_95",
     "HuggingFaceGPT2",
     "final",
     "gpt2_facts",
@@ -321,20 +320,13 @@ def gpt2_pair(*, seed: int, steps: int) -> list[Row]:
     return rows
 
 
-# Two-sided 95% quantiles of Student's t, by degrees of freedom.
-T_95 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306}
-
-
 def paired(record: Record, key: str) -> tuple[float, float, float]:
     """The mean paired difference package - transformers in `key` over the
-    seeds, and its 95% interval (low, high)."""
+    seeds, and its 95% interval (low, high): records.mean_interval."""
 
     package, transformers = of("package", key), of("transformers", key)
     differences = per_seed(record, lambda rows: package(rows) - transformers(rows))
-    mean = statistics.mean(differences)
-    half = T_95[len(differences) - 1] * statistics.stdev(differences)
-    half /= math.sqrt(len(differences))
-    return mean, mean - half, mean + half
+    return mean_interval(differences)
 
 
 def of(variant: str, key: str) -> Callable[[list[Row]], float]:
@@ -468,12 +460,8 @@ def regimes_facts(record: Record) -> dict[str, str]:
                 regime("plentiful", key)(rows) - regime("scarce", key)(rows)
             ),
         )
-        mean = statistics.mean(differences)
-        half = T_95[len(differences) - 1] * statistics.stdev(differences)
-        half /= math.sqrt(len(differences))
-        found[f"{fact}-difference"] = (
-            f"{mean:+.2f} ({mean - half:+.2f} to {mean + half:+.2f})"
-        )
+        mean, low, high = mean_interval(differences)
+        found[f"{fact}-difference"] = f"{mean:+.2f} ({low:+.2f} to {high:+.2f})"
     return found
 
 

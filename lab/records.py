@@ -19,6 +19,7 @@ import datetime
 import hashlib
 import importlib
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -52,11 +54,13 @@ __all__ = [
     "code_hash",
     "fingerprint",
     "load_record",
+    "mean_interval",
     "records_folder",
     "report_claims",
     "run_all",
     "run_unit",
     "stale",
+    "t_quantile",
     "verify",
     "write_records",
 ]
@@ -75,17 +79,28 @@ PROBE_STEPS = 4
 
 @dataclass(frozen=True)
 class Claim:
-    """A statement about every seed of a record.
+    """A statement about every seed of a record, or about their mean.
 
     `value(rows of one seed)` is compared with the bounds: the claim holds on a
     seed when value > above and value < below (either may be None); with no
-    bound, when value is true.
+    bound, when value is true. With `interval`, the values of all seeds make
+    one 95% interval of their mean (mean_interval), and the claim holds when
+    its low end is above `above` and its high end below `below`; with
+    `contains`, when the interval includes that value.
     """
 
     says: str
     value: Callable[[list[Row]], float | bool]
     above: float | None = None
     below: float | None = None
+    interval: bool = False
+    contains: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.contains is not None and not self.interval:
+            raise ValueError(f"{self.says!r}: contains= needs interval=True")
+        if self.interval and (self.above, self.below, self.contains) == (None,) * 3:
+            raise ValueError(f"{self.says!r}: an interval claim needs a bound")
 
     def holds(self, value: float | bool) -> bool:
         if self.above is None and self.below is None:
@@ -94,10 +109,55 @@ class Claim:
             self.below is None or value < self.below
         )
 
+    def holds_over(self, values: Sequence[float]) -> bool:
+        """Whether an interval claim holds of these seeds' values."""
+        _, low, high = mean_interval(values)
+        if self.contains is not None and not low < self.contains < high:
+            return False
+        return (self.above is None or low > self.above) and (
+            self.below is None or high < self.below
+        )
+
     def bound(self) -> str:
         parts = [f"> {self.above:g}" if self.above is not None else ""]
         parts.append(f"< {self.below:g}" if self.below is not None else "")
-        return " and ".join(part for part in parts if part) or "true"
+        if self.contains is not None:
+            parts.append(f"contains {self.contains:g}")
+        bound = " and ".join(part for part in parts if part) or "true"
+        return f"95% interval {bound}" if self.interval else bound
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """The mean of `values` and its two-sided 95% interval (low, high), by
+    Student's t with len(values) - 1 degrees of freedom."""
+    if len(values) < 2:
+        raise ValueError(f"an interval needs two values or more, got {len(values)}")
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = t_quantile(len(values) - 1) * spread / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+@cache
+def t_quantile(df: int, p: float = 0.975) -> float:
+    """The p-quantile of Student's t with `df` degrees of freedom: its
+    density integrated by Simpson's rule, the bound found by bisection."""
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2)
+    c = math.exp(log_c) / math.sqrt(df * math.pi)
+
+    def cdf(t: float, steps: int = 2000) -> float:  # for t >= 0
+        h = t / steps
+        f = [c * (1 + (i * h) ** 2 / df) ** (-(df + 1) / 2) for i in range(steps + 1)]
+        odd, even = sum(f[1:-1:2]), sum(f[2:-1:2])
+        return 0.5 + h / 3 * (f[0] + 4 * odd + 2 * even + f[-1])
+
+    low, high = 0.0, 1.0
+    while cdf(high) < p:
+        low, high = high, 2 * high
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) < p else (low, middle)
+    return (low + high) / 2
 
 
 @dataclass(frozen=True)
@@ -330,6 +390,10 @@ class Checked:
 
     @property
     def failed(self) -> list[int]:
+        """The seeds it fails on; every seed, when an interval claim fails."""
+        if self.claim.interval:
+            numbers = [float(v) for v in self.values.values()]
+            return [] if self.claim.holds_over(numbers) else sorted(self.values)
         return [s for s, v in self.values.items() if not self.claim.holds(v)]
 
 
@@ -359,9 +423,13 @@ def report_claims(record: Record, experiment: Experiment) -> str:
         verdict = "holds" if not result.failed else f"FAILS on {result.failed}"
         says = textwrap.wrap(result.claim.says, 76)
         lines += [f"- {says[0]}", *(f"  {line}" for line in says[1:])]
+        held_out = f"held out {value_range(held)}"
+        if result.claim.interval:
+            mean, low, high = mean_interval([float(v) for v in dev + held])
+            held_out += f"; mean {mean:.3f} ({low:.3f} to {high:.3f})"
         lines += [
             f"  bound {result.claim.bound()}; development {value_range(dev)};",
-            f"  held out {value_range(held)}: {verdict}",
+            f"  {held_out}: {verdict}",
         ]
     return "\n".join(lines)
 
@@ -715,13 +783,33 @@ def compare(
     return problems
 
 
-def broken_claims(e: Experiment, seed: int, fresh: list[Row]) -> list[str]:
+def broken_claims(
+    e: Experiment,
+    seed: int,
+    fresh: list[Row],
+    recorded: Mapping[str, list[Row]] | None = None,
+) -> list[str]:
     """The claims of `e` that a re-run of `seed` breaks: each claim is made of
-    every seed, so it must hold on a re-run too, whatever machine made it."""
+    every seed, so it must hold on a re-run too, whatever machine made it. An
+    interval claim is checked over the `recorded` rows by seed, the re-run in
+    place of its seed's."""
     problems = []
     for claim in e.claims:
         value = claim.value([{**row, "seed": seed} for row in fresh])
-        if not claim.holds(value):
+        if claim.interval:
+            others = [
+                [{**row, "seed": int(s)} for row in rows]
+                for s, rows in (recorded or {}).items()
+                if s != str(seed)
+            ]
+            values = [float(value), *(float(claim.value(rows)) for rows in others)]
+            if not claim.holds_over(values):
+                problems.append(
+                    f"{e.name}: the re-run of seed {seed} breaks the claim "
+                    f"{claim.says!r} (its interval over the seeds, "
+                    f"{mean_interval(values)[1:]}, against {claim.bound()})"
+                )
+        elif not claim.holds(value):
             problems.append(
                 f"{e.name}: the re-run of seed {seed} breaks the claim "
                 f"{claim.says!r} ({value} against {claim.bound()})"
@@ -756,5 +844,6 @@ def verify(
         results_by_seed = load_record(e.name, folder).data["results"]
         rows, fresh = results_by_seed[str(seed)], results[e.name, seed][0]
         every_seed = list(results_by_seed.values())
-        problems += compare(e, rows, fresh, every_seed) + broken_claims(e, seed, fresh)
+        problems += compare(e, rows, fresh, every_seed)
+        problems += broken_claims(e, seed, fresh, results_by_seed)
     return problems

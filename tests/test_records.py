@@ -289,6 +289,49 @@ def test_check_claims_tests_every_seed_and_names_the_failures():
     assert checked.failed == [3, 4]
 
 
+def test_an_interval_claim_is_made_of_the_mean_over_the_seeds():
+    # Differences 1, 2, 3, 4, 5: mean 3, s = 1.581, t(4) = 2.776: 3 +- 1.963.
+    mean, low, high = records.mean_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert mean == 3.0 and abs(high - 4.963) < 1e-3 and abs(low - 1.037) < 1e-3
+    claims = (
+        Claim("mean above 1", lambda r: r[0]["value"], above=1, interval=True),
+        Claim("mean above 1.1", lambda r: r[0]["value"], above=1.1, interval=True),
+        Claim("no difference", lambda r: r[0]["value"], contains=0.0, interval=True),
+    )
+    data = {
+        "name": "tiny",
+        "seeds": {"development": [0, 1], "held_out": [2, 3, 4]},
+        "results": {str(s): [{"value": s + 1.0}] for s in range(5)},
+    }
+    above_1, above_11, no_difference = check_claims(Record(data), tiny(claims=claims))
+    assert above_1.failed == [] and above_11.failed == [0, 1, 2, 3, 4]
+    assert no_difference.failed == [0, 1, 2, 3, 4]  # 0 is outside (1.04, 4.96)
+    report = records.report_claims(Record(data), tiny(claims=claims))
+    assert "mean 3.000 (1.037 to 4.963): holds" in report
+    # A re-run of seed 0 that gives -3 widens the interval to include 0 and 1.
+    recorded = {str(s): [{"value": s + 1.0}] for s in range(5)}
+    (broken,) = records.broken_claims(
+        tiny(claims=claims[:1]), 0, [{"value": -3.0}], recorded
+    )
+    assert "its interval over the seeds" in broken
+    assert (
+        records.broken_claims(tiny(claims=claims[2:]), 0, [{"value": -3.0}], recorded)
+        == []
+    )
+
+
+def test_student_t_quantiles_match_the_tables():
+    for df, t in ((1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (20, 2.086)):
+        assert abs(records.t_quantile(df) - t) < 1e-3, df
+    assert abs(records.t_quantile(10_000) - 1.960) < 1e-3  # the normal's
+    with pytest.raises(ValueError, match="two values or more"):
+        records.mean_interval([1.0])
+    with pytest.raises(ValueError, match="contains= needs interval=True"):
+        Claim("x", lambda r: 0.0, contains=0.0)
+    with pytest.raises(ValueError, match="needs a bound"):
+        Claim("x", lambda r: 0.0, interval=True)
+
+
 def test_the_helpers_write_seeds_ranges_and_plain_json():
     assert spell([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8"
     assert between([0.031, 0.058]) == "0.03 to 0.06"
