@@ -21,7 +21,13 @@ from torch import Tensor, nn
 from lab.common import between, per_seed, pick
 from lab.records import Claim, Experiment, Record, Row, mean_interval
 from literate_transformer.engine import use_engine
-from literate_transformer.lm import GPT2_DESIGN, TransformerLM, evaluate_lm, train_lm
+from literate_transformer.lm import (
+    GPT2_DESIGN,
+    LMConfig,
+    TransformerLM,
+    evaluate_lm,
+    train_lm,
+)
 from literate_transformer.lm_command import LM_BASE
 from literate_transformer.text import (
     CORPUS,
@@ -33,12 +39,15 @@ from literate_transformer.text import (
 from literate_transformer.train import History
 
 __all__ = [
+    "ENGINE",
     "GPT2_SIZES",
     "LM_BASE",
     "LM_DEMO",
     "LM_GPT2",
     "LM_REGIMES",
     "PROMPT",
+    "RECORDED_ENGINE",
+    "Build",
     "HuggingFaceGPT2",
     "final",
     "gpt2_facts",
@@ -65,14 +74,26 @@ PROMPT = ("The", "assert", "statement")
 RECORDED_ENGINE = {"chunked_loss": False, "causal_attention": False}
 
 
+# The engine's defaults, for the experiments recorded with them.
+ENGINE: dict[str, bool] = {}
+Build = Callable[[int, LMConfig], TransformerLM]  # (vocab_size, config) -> model
+
+
 def train_base(
-    options: dict[str, Any], *, seed: int, steps: int, eval_every: int = 100
+    options: dict[str, Any],
+    *,
+    seed: int,
+    steps: int,
+    eval_every: int = 100,
+    build: Build = TransformerLM,
+    engine: dict[str, bool] = RECORDED_ENGINE,
 ) -> tuple[Corpus, TransformerLM, History]:
-    """LM_BASE with `options`, initialised from `seed` and trained."""
+    """LM_BASE with `options`, made by `build`, initialised from `seed` and
+    trained with the engine's `engine` options."""
     corpus = load_corpus()
     torch.manual_seed(seed)
-    model = TransformerLM(len(corpus.vocab), replace(LM_BASE, **options))
-    use_engine(model, **RECORDED_ENGINE)
+    model = build(len(corpus.vocab), replace(LM_BASE, **options))
+    use_engine(model, **engine)
     history = train_lm(model, corpus, steps=steps, seed=seed, eval_every=eval_every)
     return corpus, model, history
 
@@ -160,11 +181,21 @@ def lm_run(
     steps: int,
     eval_every: int = 50,
     order: bool = False,
+    build: Build = TransformerLM,
+    engine: dict[str, bool] = RECORDED_ENGINE,
+    measure: Callable[[TransformerLM, Tensor], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Train LM_BASE with `options`: its curves and validation perplexities,
-    and with `order` its perplexities on ordered and shuffled windows."""
+    """Train LM_BASE with `options` (train_base's `build` and `engine`): its
+    curves and validation perplexities, with `order` its perplexities on
+    ordered and shuffled windows, and what `measure(model, validation
+    stream)` finds."""
     corpus, model, history = train_base(
-        options, seed=seed, steps=steps, eval_every=eval_every
+        options,
+        seed=seed,
+        steps=steps,
+        eval_every=eval_every,
+        build=build,
+        engine=engine,
     )
     train = [
         math.exp(statistics.mean(history.loss[max(0, step - eval_every) : step]))
@@ -182,6 +213,8 @@ def lm_run(
     }
     if order:
         row |= word_order(model, corpus.stream("valid"), seed=seed)
+    if measure is not None:
+        row |= measure(model, corpus.stream("valid"))
     return row
 
 

@@ -12,6 +12,7 @@ from functools import partial
 
 from lab.positional_runs import (
     POSITIONED,
+    SCALES,
     behind,
     behind_add,
     compare_positions,
@@ -84,13 +85,14 @@ REAL_POSITIONS = Experiment(
     run=lm_positions,
     settings=dict(
         variants=[
-            *("add", "concat", "learned", "rotary", "none"),  # how positions enter
-            *("add-loud", "add-quiet"),  # the tokens' magnitude
+            *("add", "concat", "add-narrow", "concat-wide", "add-wide"),
+            *("learned", "rotary", "none", "none-4", "none-6"),
+            *SCALES,  # the sum's token scale, from quiet to loud
         ],
         steps=400,
     ),
-    development=(0, 1),
-    held_out=(2, 3, 4),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7, 8, 9),
     key=("variant",),
     # Another machine: the recorded seeds spread over up to 6.2, and re-runs of
     # seed 0 with other numerics moved it by up to 2.0, except add-quiet,

@@ -30,38 +30,47 @@ from lab.common import (
     spread,
     steps_to,
 )
-from lab.lm import final, lm_run, over_seeds
+from lab.lm import ENGINE, Build, final, lm_run, over_seeds
 from lab.records import Claim, Experiment, Record, Row
+from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
+from literate_transformer.lm import LMConfig, TransformerLM
 from literate_transformer.model import Transformer
 from literate_transformer.positional import sinusoidal_encoding
 from literate_transformer.tasks import SyntheticTask, TaskName
 from literate_transformer.train import History, accuracy
 
 __all__ = [
+    "BUILDS",
     "ENERGY",
     "LENGTHS",
     "LM_POSITIONS",
     "MAGNITUDES",
     "POSITIONED",
     "POSITION_VARIANTS",
+    "SCALES",
+    "ProjectedTokens",
     "accuracy_of",
     "behind",
     "behind_add",
     "build_variant",
     "compare_positions",
     "concat_advantage",
+    "concat_positions",
     "length_generalisation",
     "lengths",
+    "linear_probe",
     "linear_probe_accuracy",
     "lm_positions",
     "loud_cost",
     "magnitudes_facts",
     "order_rise",
     "position_energy",
+    "position_probe",
     "positions_facts",
     "probe_sum",
+    "projected",
     "quiet_trained",
     "real_positions_facts",
     "share_in",
@@ -81,6 +90,15 @@ def linear_probe_accuracy(
 
     features (n, d) float, labels (n,) int, train (n,) bool.
     """
+    predicted = linear_probe(features, labels, train, ridge)
+    return (predicted == labels[~train]).double().mean().item()
+
+
+def linear_probe(
+    features: Tensor, labels: Tensor, train: Tensor, ridge: float = 1e-3
+) -> Tensor:
+    """linear_probe_accuracy's probe: the labels it predicts for the rows
+    where `train` is False, (n_held_out,) int."""
     if features.dim() != 2 or labels.shape != features.shape[:1]:
         raise ValueError(
             "features, labels: expected shapes (n, d) and (n,), got "
@@ -92,8 +110,7 @@ def linear_probe_accuracy(
     fit = x[train]
     gram = fit.T @ fit + ridge * torch.eye(x.size(1), dtype=torch.float64)
     weights = torch.linalg.solve(gram, fit.T @ targets[train])  # (d + 1, classes)
-    predicted = (x[~train] @ weights).argmax(dim=1)
-    return (predicted == labels[~train]).double().mean().item()
+    return (x[~train] @ weights).argmax(dim=1)
 
 
 def probe_sum(V: int, d: int, scale: float = 1.0, T: int = 64) -> tuple[float, float]:
@@ -466,25 +483,148 @@ LENGTHS = Experiment(
     },
 )
 
+# How each variant gives the model its positions: options of LM_BASE (width
+# 64, two layers), and for three variants a model built otherwise (BUILDS).
 LM_POSITIONS: dict[str, dict[str, Any]] = {
-    "add": dict(positional="sinusoidal"),
-    "concat": dict(positional="sinusoidal", combine="concat"),
+    "add": dict(positional="sinusoidal"),  # token table 64 wide
+    "concat": dict(positional="sinusoidal", combine="concat"),  # 32 + 32
+    "add-narrow": dict(positional="sinusoidal"),  # a table 32 wide, projected
+    "concat-wide": dict(positional="sinusoidal", combine="concat", d_model=96),
+    "add-wide": dict(positional="sinusoidal", d_model=96),  # 64 wide, projected
     "learned": dict(positional="learned"),
     "rotary": dict(positional="rotary"),
     "none": dict(positional="none"),
-    "add-loud": dict(positional="sinusoidal", embedding_init_std=1.0),
-    "add-quiet": dict(positional="sinusoidal", embedding_scale=1.0),
+    "none-4": dict(positional="none", num_layers=4),
+    "none-6": dict(positional="none", num_layers=6),
+}
+# The sum with the tokens' scale from quiet to loud, by factors of sqrt(8)
+# around the default, sqrt(d_model) = 8.
+SCALES = {"scale-1": 1.0, "scale-2.8": 8**0.5, "scale-23": 8**1.5, "scale-64": 64.0}
+LM_POSITIONS |= {
+    name: dict(positional="sinusoidal", embedding_scale=scale)
+    for name, scale in SCALES.items()
+}
+
+
+class ProjectedTokens(nn.Module):
+    """A token table `width` wide, projected up to d_model by a linear map
+    without bias: a sum whose tokens have the parameters of a narrow table.
+    The product's coordinates start at std d_model ** -0.5, as a full
+    table's (TransformerEmbedding then scales them by sqrt(d_model))."""
+
+    def __init__(
+        self, vocab_size: int, width: int, d_model: int, pad_id: int | None
+    ) -> None:
+        super().__init__()
+        self.table = nn.Embedding(vocab_size, width, padding_idx=pad_id)
+        self.up = nn.Linear(width, d_model, bias=False)
+        with torch.no_grad():
+            self.table.weight.normal_(0.0, width**-0.5)
+            self.up.weight.normal_(0.0, d_model**-0.5)
+            if pad_id is not None:
+                self.table.weight[pad_id].zero_()
+
+    @property
+    def weight(self) -> Tensor:
+        """The table: where TransformerEmbedding finds the device."""
+        return self.table.weight
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.up(self.table(ids))  # (N, T, d_model)
+
+
+def projected(width: int) -> Build:
+    """TransformerLM with its token table `width` wide, projected up."""
+
+    def build(vocab_size: int, config: LMConfig) -> TransformerLM:
+        model = TransformerLM(vocab_size, config)
+        tokens = ProjectedTokens(vocab_size, width, config.d_model, model.pad_id)
+        model.embedding.add_module("token", tokens)
+        return model
+
+    return build
+
+
+def concat_positions(width: int) -> Build:
+    """TransformerLM concatenating positions `width` wide (not d_model / 2):
+    the tokens get the rest."""
+
+    def build(vocab_size: int, config: LMConfig) -> TransformerLM:
+        model = TransformerLM(vocab_size, config)
+        embedding = replace(config.embedding(model.pad_id), d_position=width)
+        model.add_module("embedding", TransformerEmbedding(vocab_size, embedding))
+        return model
+
+    return build
+
+
+BUILDS: dict[str, Build] = {
+    "add-narrow": projected(32),  # concat's tokens, added to 64-wide positions
+    "concat-wide": concat_positions(32),  # add's 64-wide tokens, + 32 positions
+    "add-wide": projected(64),  # add's tokens, at concat-wide's width
 }
 
 
 def lm_positions(variants: list[str], *, seed: int, steps: int) -> list[dict[str, Any]]:
-    """One row per variant of LM_POSITIONS, for one seed, word order measured."""
+    """One row per variant of LM_POSITIONS, for one seed, trained with the
+    engine on; word order, the position probe and the parameters measured."""
     rows = []
     for variant in variants:
         options = LM_POSITIONS[variant] | {"tie_embeddings": False}
-        row = lm_run(options, seed=seed, steps=steps, order=True)
+        build = BUILDS.get(variant, TransformerLM)
+        row = lm_run(
+            options,
+            seed=seed,
+            steps=steps,
+            order=True,
+            build=build,
+            engine=ENGINE,
+            measure=position_probe,
+        )
         rows.append({"variant": variant} | row)
     return rows
+
+
+@torch.no_grad()
+def position_probe(
+    model: TransformerLM, stream: Tensor, *, windows: int = 256, length: int = 64
+) -> dict[str, Any]:
+    """How well a linear probe reads each word's position in its window from
+    the model's input (the embedding's output) and from each layer's output:
+    Haviv et al.'s measure. Windows of `length` words every 16 words of
+    `stream`; the probe is fitted on the first three quarters of them and
+    judged on the rest, by its accuracy and its mean distance from the true
+    position. Also the model's parameters, and its token embedding's."""
+    starts = torch.arange(0, len(stream) - length, 16)[:windows]
+    inputs = stream[starts[:, None] + torch.arange(length)]  # (n, length)
+    states: list[Tensor] = []
+    hooks = [
+        module.register_forward_hook(lambda _m, _args, out: states.append(out))
+        for module in (model.embedding, *model.layers)
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        model(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    positions = torch.arange(length).repeat(len(starts))  # (n * length,)
+    fitted = torch.arange(len(starts)) < 3 * len(starts) // 4
+    train = fitted.repeat_interleave(length)
+    accuracy, distance = [], []
+    for state in states:  # (n, length, d_model)
+        predicted = linear_probe(state.flatten(0, 1), positions, train)
+        error = (predicted - positions[~train]).abs().double()
+        accuracy.append((error == 0).double().mean().item())
+        distance.append(error.mean().item())
+    return {
+        "probe_accuracy": accuracy,  # input, then each layer
+        "probe_distance": distance,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "token_parameters": sum(p.numel() for p in model.embedding.token.parameters()),
+    }
 
 
 def variant_facts(record: Record) -> dict[str, str]:
