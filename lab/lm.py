@@ -67,14 +67,12 @@ __all__ = [
 ]
 
 PROMPT = ("The", "assert", "statement")
-# The records were made with the loss through the logits (F.cross_entropy)
+# Most records were made with the loss through the logits (F.cross_entropy)
 # and PyTorch's attention kernel: the engine's chunked loss, which rounds
 # otherwise, and its causal attention, whose dropout draws otherwise, stay
-# off until they are recorded again.
+# off for them until they are recorded again. Experiments recorded since
+# train with the engine's defaults (ENGINE): lm-positions.
 RECORDED_ENGINE = {"chunked_loss": False, "causal_attention": False}
-
-
-# The engine's defaults, for the experiments recorded with them.
 ENGINE: dict[str, bool] = {}
 Build = Callable[[int, LMConfig], TransformerLM]  # (vocab_size, config) -> model
 

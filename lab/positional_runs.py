@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -31,7 +32,7 @@ from lab.common import (
     steps_to,
 )
 from lab.lm import ENGINE, Build, final, lm_run, over_seeds
-from lab.records import Claim, Experiment, Record, Row
+from lab.records import Claim, Experiment, Record, Row, mean_interval
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
@@ -43,6 +44,7 @@ from literate_transformer.train import History, accuracy
 
 __all__ = [
     "BUILDS",
+    "COMPARISONS",
     "ENERGY",
     "LENGTHS",
     "LM_POSITIONS",
@@ -58,6 +60,7 @@ __all__ = [
     "compare_positions",
     "concat_advantage",
     "concat_positions",
+    "difference",
     "length_generalisation",
     "lengths",
     "linear_probe",
@@ -65,10 +68,14 @@ __all__ = [
     "lm_positions",
     "loud_cost",
     "magnitudes_facts",
+    "order_gain",
     "order_rise",
+    "paired_claim",
+    "paired_table",
     "position_energy",
     "position_probe",
     "positions_facts",
+    "probe",
     "probe_sum",
     "projected",
     "quiet_trained",
@@ -78,7 +85,7 @@ __all__ = [
     "steps_or_never",
     "summarise",
     "train_variant",
-    "variant_facts",
+    "with_interval",
 ]
 
 
@@ -627,42 +634,103 @@ def position_probe(
     }
 
 
-def variant_facts(record: Record) -> dict[str, str]:
-    """Each variant's final validation perplexity: its range over the seeds."""
-    variants = dict.fromkeys(r["variant"] for r in record.rows())
-    return {
-        variant: over_seeds(record, partial(final, variant=variant))
-        for variant in variants
-    }
+# The real-text record's comparisons: each a paired difference, variant
+# minus other, in validation perplexity on the same seed (negative: the
+# variant ends lower). The first five separate concatenation from the width
+# of its token table.
+COMPARISONS: dict[str, tuple[str, str]] = {
+    "concat-vs-add": ("concat", "add"),
+    "narrow-vs-add": ("add-narrow", "add"),
+    "concat-vs-narrow": ("concat", "add-narrow"),
+    "wide-vs-add": ("concat-wide", "add"),
+    "wide-vs-its-sum": ("concat-wide", "add-wide"),
+    "learned-vs-add": ("learned", "add"),
+    "rotary-vs-add": ("rotary", "add"),
+    "none-vs-add": ("none", "add"),
+    "none-4-vs-none": ("none-4", "none"),
+    "none-6-vs-none": ("none-6", "none"),
+    **{f"{name}-vs-add": (name, "add") for name in SCALES},
+    "quiet-vs-concat": ("scale-2.8", "concat"),
+}
+
+
+def difference(
+    variant: str, other: str, key: str = "final_valid"
+) -> Callable[[list[Row]], float]:
+    """`variant`'s `key` minus `other`'s, on one seed."""
+    return lambda rows: (
+        pick(rows, variant=variant)[key] - pick(rows, variant=other)[key]
+    )
+
+
+def with_interval(values: list[float], form: str = "+.1f") -> str:
+    """'-4.8 (-6.1 to -3.5)': the mean and its 95% interval (mean_interval)."""
+    mean, low, high = mean_interval(values)
+    return f"{mean:{form}} ({low:{form}} to {high:{form}})"
+
+
+def paired_table(record: Record, names: Iterable[str]) -> list[str]:
+    """For each comparison of COMPARISONS: the mean paired difference in
+    validation perplexity with its 95% interval, at the end and at each
+    run's best evaluation, and the standard deviation of the differences
+    over the seeds (the noise the interval is made of)."""
+    lines = [f"{'variant - other':25} {'at the end':>22} {'at the best':>22} {'sd':>5}"]
+    for name in names:
+        variant, other = COMPARISONS[name]
+        cells = [
+            with_interval(per_seed(record, difference(variant, other, key)))
+            for key in ("final_valid", "best_valid")
+        ]
+        sd = statistics.stdev(per_seed(record, difference(variant, other)))
+        label = f"{variant} - {other}"
+        lines.append(f"{label:25} {cells[0]:>22} {cells[1]:>22} {sd:5.1f}")
+    return lines
+
+
+def paired_claim(variant: str, other: str, **bounds: float) -> Claim:
+    """A claim on the 95% interval of the mean paired difference `variant`
+    minus `other` in final validation perplexity (Claim's bounds)."""
+    says = f"{variant} - {other}: mean paired difference in final perplexity"
+    return Claim(says, difference(variant, other), interval=True, **bounds)
+
+
+def order_gain(variant: str, other: str) -> Callable[[list[Row]], float]:
+    """How much more `variant`'s next word leans on order than `other`'s:
+    the difference of their order rises, on one seed."""
+    return lambda rows: order_rise(rows, variant) - order_rise(rows, other)
 
 
 def real_positions_facts(record: Record) -> dict[str, str]:
-    differences = per_seed(record, lambda rows: behind(rows, "learned", "add"))
-    quiet_worse = per_seed(record, lambda rows: behind(rows, "add-quiet", "add") > 0)
-    out = variant_facts(record) | {
-        "learned-minus-add": between(differences, ".1f"),
-        "none-behind-add": over_seeds(record, lambda rows: behind(rows, "none", "add")),
-        "quiet-worse": str(sum(quiet_worse)),
-        "seed-count": str(len(record.seeds)),
-    }
-    for variant in dict.fromkeys(r["variant"] for r in record.rows()):
+    """Each variant's final perplexity over the seeds, each comparison's
+    interval, each variant's order rise, and the probe at the last layer."""
+    variants = dict.fromkeys(r["variant"] for r in record.rows())
+    out = {v: over_seeds(record, partial(final, variant=v)) for v in variants}
+    for name, (variant, other) in COMPARISONS.items():
+        out[name] = with_interval(per_seed(record, difference(variant, other)))
+        best = per_seed(record, difference(variant, other, "best_valid"))
+        out[f"{name}-best"] = with_interval(best)
+    for variant in variants:
         rises = per_seed(record, partial(order_rise, variant=variant))
         out[f"{variant}-order"] = between(rises, ".0%")
-    trained = [rows for rows in map(record.rows, record.seeds) if quiet_trained(rows)]
-    out["quiet-trained"] = str(len(trained))
-    out["quiet-minus-concat"] = between(
-        [behind(rows, "add-quiet", "concat") for rows in trained], ".1f", sep=" and "
-    )
-    out["quiet-trained-order"] = between(
-        [order_rise(rows, "add-quiet") for rows in trained], ".0%"
-    )
+        for name, layer in (("probe", -1), ("input-probe", 0)):
+            found = per_seed(record, partial(probe, variant=variant, layer=layer))
+            out[f"{variant}-{name}"] = between(found, ".0%")
+    trained = per_seed(record, quiet_trained)
+    out["quiet-failed"] = str(len(trained) - sum(trained))
+    out["seed-count"] = str(len(record.seeds))
     return out
 
 
+def probe(rows: list[Row], variant: str, layer: int = -1) -> float:
+    """How often the position probe names a word's position exactly, from
+    `layer` (0: the input; -1: the last layer's output)."""
+    return float(pick(rows, variant=variant)["probe_accuracy"][layer])
+
+
 def quiet_trained(rows: list[Row]) -> bool:
-    """Whether quiet tokens trained on this seed: ended below the model
-    without positions (on the others it stayed near the unigram level)."""
-    return behind(rows, "add-quiet", "none") < 0
+    """Whether the quietest tokens trained on this seed: ended below the
+    model without positions (on others they stay near the unigram level)."""
+    return behind(rows, "scale-1", "none") < 0
 
 
 def order_rise(rows: list[Row], variant: str) -> float:
