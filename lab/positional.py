@@ -84,7 +84,6 @@ POSITIONS = Experiment(
 
 POSITION_CLAIMS = (  # each on the 95% interval of the mean paired difference
     paired_claim("concat", "add", below=-2),  # concatenating ends lower
-    paired_claim("add-narrow", "add", contains=0.0),  # the table's width: none
     paired_claim("concat", "add-narrow", below=0),  # the same tokens, concat
     paired_claim("concat-wide", "add-wide", below=0),  # so at width 96
     paired_claim("scale-2.8", "add", below=-2),  # quieter tokens end lower

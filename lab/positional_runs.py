@@ -717,6 +717,9 @@ def real_positions_facts(record: Record) -> dict[str, str]:
             out[f"{variant}-{name}"] = between(found, ".0%")
     trained = per_seed(record, quiet_trained)
     out["quiet-failed"] = str(len(trained) - sum(trained))
+    rows = record.rows(record.seeds[0])  # the sizes are the same on every seed
+    sizes = {v: pick(rows, variant=v)["parameters"] for v in ("add", "concat")}
+    out["concat-fewer"] = f"{sizes['add'] - sizes['concat']:,}"
     out["seed-count"] = str(len(record.seeds))
     return out
 

@@ -48,6 +48,7 @@ __all__ = [
     "Experiment",
     "Numerics",
     "Record",
+    "TrainingLosses",
     "Unit",
     "assert_claims",
     "check_claims",
@@ -478,16 +479,24 @@ class Unit:
 
 class TrainingLosses(TorchFunctionMode):
     """Keeps every cross-entropy computed with gradients on: the losses of the
-    training steps, which every weight, draw and constant of a model moves."""
+    training steps, which every weight, draw and constant of a model moves.
+    A loss that is not F.cross_entropy's (the engine's chunked loss computes
+    it without the logits) is kept when backward() is called on it."""
 
     def __init__(self) -> None:
         super().__init__()
         self.values: list[float] = []
+        self.last: torch.Tensor | None = None  # the cross-entropy kept last
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if func is torch.Tensor.backward and args[0] is not self.last:
+            self.values.append(float(args[0].detach()))
         out = func(*args, **(kwargs or {}))
         if func is F.cross_entropy and torch.is_grad_enabled():
             self.values.append(float(out.detach()))
+            self.last = out
+        elif func is torch.Tensor.backward:
+            self.last = None
         return out
 
 

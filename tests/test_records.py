@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from lab import records
 from lab.cli import main
@@ -356,3 +357,22 @@ def test_facts_come_from_every_record_that_declares_them():
 def test_a_missing_record_names_the_command_that_makes_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nox -s experiments -- positions"):
         load_record("positions", tmp_path)
+
+
+def test_the_training_losses_are_kept_however_the_loss_is_computed():
+    # F.cross_entropy's, kept once (its backward is the same tensor), and a
+    # loss computed otherwise (the engine's chunked loss), kept at backward.
+    from literate_transformer.engine import linear_cross_entropy
+
+    hidden = torch.randn(8, 4, requires_grad=True)
+    weight = torch.randn(10, 4, requires_grad=True)
+    targets = torch.randint(0, 10, (8,))
+    with records.TrainingLosses() as kept:
+        plain_loss = torch.nn.functional.cross_entropy(hidden @ weight.T, targets)
+        plain_loss.backward()
+        engine_loss = linear_cross_entropy(hidden, weight, None, targets)
+        engine_loss.backward()
+        with torch.no_grad():  # an evaluation: not a training loss
+            torch.nn.functional.cross_entropy(hidden @ weight.T, targets)
+    assert kept.values == pytest.approx([plain_loss.item(), engine_loss.item()])
+    assert plain_loss.item() == pytest.approx(engine_loss.item(), rel=1e-5)
