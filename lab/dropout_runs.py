@@ -12,23 +12,31 @@ embedding dropout (literate_transformer.dropout) drop whole words instead.
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from lab.common import BASE_MODEL, between, down, fit, per_seed, pick, spread, up
-from lab.lm import final, lm_run, over_seeds
-from lab.records import Record, Row
+from lab.lm import ENGINE, final, lm_run, over_seeds
+from lab.records import Record, Row, with_interval
 from literate_transformer.engine import use_engine
+from literate_transformer.layers import EncoderLayer
+from literate_transformer.lm import LMConfig, TransformerLM, evaluate_lm
 from literate_transformer.model import Transformer
 from literate_transformer.tasks import SyntheticTask
-from literate_transformer.text import UNK
+from literate_transformer.text import UNK, load_corpus
 
 __all__ = [
     "METHODS",
+    "PAPER",
     "RATES",
+    "SETTINGS",
+    "SETTING_COMPARISONS",
     "below_none",
     "best_below_none",
     "best_gain_share",
@@ -43,11 +51,17 @@ __all__ = [
     "input_dropout_run",
     "late_swing",
     "lm_dropout",
+    "lm_dropout_settings",
     "model_minus_sum",
     "overfit",
     "rate_rise",
     "real_dropout_facts",
+    "setting_difference",
+    "settings_facts",
+    "settings_table",
     "sum_cost",
+    "training_fit",
+    "without_weight_dropout",
     "word_gain",
 ]
 
@@ -286,3 +300,104 @@ def overfit(rows: list[Row]) -> float:
     """Without dropout: the final validation perplexity over the best."""
     none = pick(rows, method="sum", rate=0.0)
     return none["final_valid"] / none["best_valid"]
+
+
+# The settings of lm-dropout-settings: options of LM_BASE at rate 0.1.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "none": dict(dropout=0.0),
+    "paper": dict(dropout=0.1, activation_dropout=0.0),  # weights: build
+    "paper-no-input": dict(dropout=0.1, activation_dropout=0.0, input_dropout=0.0),
+    "torch": dict(dropout=0.1),  # everywhere
+    "torch-no-input": dict(dropout=0.1, input_dropout=0.0),
+}
+PAPER = ("paper", "paper-no-input")  # no dropout on the attention weights
+
+
+def without_weight_dropout(vocab_size: int, config: LMConfig) -> TransformerLM:
+    """TransformerLM whose attention weights are never dropped."""
+    model = TransformerLM(vocab_size, config)
+    for layer in model.layers:
+        assert isinstance(layer, EncoderLayer)
+        layer.self_attn.dropout = 0.0
+    return model
+
+
+def lm_dropout_settings(
+    settings: list[str], *, seed: int, steps: int
+) -> list[dict[str, Any]]:
+    """One row per setting of SETTINGS, for one seed, with the engine on."""
+    rows = []
+    for name in settings:
+        build = without_weight_dropout if name in PAPER else TransformerLM
+        row = lm_run(
+            SETTINGS[name],
+            seed=seed,
+            steps=steps,
+            build=build,
+            engine=ENGINE,
+            measure=training_fit,
+        )
+        rows.append({"setting": name} | row)
+    return rows
+
+
+def training_fit(model: TransformerLM, _valid: Tensor) -> dict[str, float]:
+    """The perplexity of the training text in evaluation mode."""
+    stream = load_corpus().stream("train")
+    return {"train_eval": math.exp(evaluate_lm(model, stream))}
+
+
+def setting_difference(
+    setting: str, other: str, key: str = "final_valid"
+) -> Callable[[list[Row]], float]:
+    """`setting`'s `key` minus `other`'s, on one seed: a paired difference."""
+    return lambda rows: (
+        pick(rows, setting=setting)[key] - pick(rows, setting=other)[key]
+    )
+
+
+# The comparisons the chapter reports, each a paired difference.
+SETTING_COMPARISONS: dict[str, tuple[str, str]] = {
+    "paper-vs-none": ("paper", "none"),
+    "torch-vs-none": ("torch", "none"),
+    "paper-input": ("paper", "paper-no-input"),  # the notes' question
+    "torch-input": ("torch", "torch-no-input"),  # and in PyTorch's setting
+    "torch-vs-paper": ("torch", "paper"),
+}
+
+
+def settings_table(record: Record) -> list[str]:
+    """Each comparison: the mean paired difference, at the end and at the
+    best evaluation, with its 95% interval, and in the training text's
+    perplexity in evaluation mode."""
+    keys = ("final_valid", "best_valid", "train_eval")
+    lines = [f"{'setting - other':30}" + "".join(f"{k:>24}" for k in keys)]
+    for setting, other in SETTING_COMPARISONS.values():
+        cells = [
+            with_interval(per_seed(record, setting_difference(setting, other, key)))
+            for key in keys
+        ]
+        lines.append(
+            f"{setting + ' - ' + other:30}" + "".join(f"{c:>24}" for c in cells)
+        )
+    return lines
+
+
+def settings_facts(record: Record) -> dict[str, str]:
+    """Each setting's final perplexity; each comparison's interval at the end,
+    at the best evaluation and on the training text."""
+    names = dict.fromkeys(r["setting"] for r in record.rows())
+    out = {
+        name: over_seeds(
+            record, lambda rows, n=name: pick(rows, setting=n)["final_valid"]
+        )
+        for name in names
+    }
+    for fact, (setting, other) in SETTING_COMPARISONS.items():
+        for key, suffix in (("final_valid", ""), ("best_valid", "-best")):
+            values = per_seed(record, setting_difference(setting, other, key))
+            out[fact + suffix] = with_interval(values)
+        train = per_seed(record, setting_difference(setting, other, "train_eval"))
+        out[fact + "-train"] = with_interval(train)
+    out["seed-count"] = str(len(record.seeds))
+    return out

@@ -32,7 +32,7 @@ from lab.common import (
     steps_to,
 )
 from lab.lm import ENGINE, Build, final, lm_run, over_seeds
-from lab.records import Claim, Experiment, Record, Row, mean_interval
+from lab.records import Claim, Experiment, Record, Row, with_interval
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
@@ -85,7 +85,6 @@ __all__ = [
     "steps_or_never",
     "summarise",
     "train_variant",
-    "with_interval",
 ]
 
 
@@ -661,12 +660,6 @@ def difference(
     return lambda rows: (
         pick(rows, variant=variant)[key] - pick(rows, variant=other)[key]
     )
-
-
-def with_interval(values: list[float], form: str = "+.1f") -> str:
-    """'-4.8 (-6.1 to -3.5)': the mean and its 95% interval (mean_interval)."""
-    mean, low, high = mean_interval(values)
-    return f"{mean:{form}} ({low:{form}} to {high:{form}})"
 
 
 def paired_table(record: Record, names: Iterable[str]) -> list[str]:

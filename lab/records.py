@@ -63,6 +63,7 @@ __all__ = [
     "stale",
     "t_quantile",
     "verify",
+    "with_interval",
     "write_records",
 ]
 
@@ -137,6 +138,12 @@ def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
     spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
     half = t_quantile(len(values) - 1) * spread / math.sqrt(len(values))
     return mean, mean - half, mean + half
+
+
+def with_interval(values: Sequence[float], form: str = "+.1f") -> str:
+    """'-4.8 (-6.1 to -3.5)': the mean of `values` and its 95% interval."""
+    mean, low, high = mean_interval(values)
+    return f"{mean:{form}} ({low:{form}} to {high:{form}})"
 
 
 @cache

@@ -7,7 +7,7 @@ chapters; each is declared in its chapter's module of the lab."""
 from __future__ import annotations
 
 from lab import records
-from lab.dropout import DROPOUT_METHODS, DROPOUT_RATES, REAL_DROPOUT
+from lab.dropout import DROPOUT_METHODS, DROPOUT_RATES, REAL_DROPOUT, REAL_SETTINGS
 from lab.lm import LM_DEMO, LM_GPT2, LM_REGIMES
 from lab.positional import POSITIONS, REAL_POSITIONS
 from lab.positional_runs import ENERGY, LENGTHS, MAGNITUDES
@@ -31,6 +31,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         LM_REGIMES,
         REAL_POSITIONS,
         REAL_DROPOUT,
+        REAL_SETTINGS,
     )
 }
 
