@@ -24,6 +24,7 @@ from lab.dropout_runs import (
     overfit,
     rate_rise,
     real_dropout_facts,
+    setting_claim,
     settings_facts,
     sum_cost,
     word_gain,
@@ -182,7 +183,17 @@ REAL_DROPOUT = Experiment(
     facts=real_dropout_facts,
 )
 
-SETTINGS_CLAIMS: tuple[Claim, ...] = ()
+SETTINGS_CLAIMS = (  # each on the 95% interval of a mean paired difference
+    setting_claim("paper", "none", below=-5),  # either setting ends lower
+    setting_claim("torch", "none", below=-5),
+    setting_claim("paper", "none", "best_valid", below=-2),  # at its best too
+    setting_claim("torch", "none", "best_valid", below=-2),
+    setting_claim("paper", "paper-no-input", below=0),  # the notes' question
+    setting_claim("torch", "torch-no-input", above=-5, below=5),
+    setting_claim("torch", "paper", above=-3, below=3),
+    setting_claim("paper", "paper-no-input", "train_eval", above=1),  # fits
+    setting_claim("torch", "torch-no-input", "train_eval", above=1),  # less
+)
 
 REAL_SETTINGS = Experiment(
     name="lm-dropout-settings",

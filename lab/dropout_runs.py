@@ -23,7 +23,7 @@ from torch import Tensor
 
 from lab.common import BASE_MODEL, between, down, fit, per_seed, pick, spread, up
 from lab.lm import ENGINE, final, lm_run, over_seeds
-from lab.records import Record, Row, with_interval
+from lab.records import Claim, Record, Row, with_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
 from literate_transformer.lm import LMConfig, TransformerLM, evaluate_lm
@@ -32,6 +32,7 @@ from literate_transformer.tasks import SyntheticTask
 from literate_transformer.text import UNK, load_corpus
 
 __all__ = [
+    "MEASURES",
     "METHODS",
     "PAPER",
     "RATES",
@@ -56,6 +57,7 @@ __all__ = [
     "overfit",
     "rate_rise",
     "real_dropout_facts",
+    "setting_claim",
     "setting_difference",
     "settings_facts",
     "settings_table",
@@ -354,6 +356,23 @@ def setting_difference(
     return lambda rows: (
         pick(rows, setting=setting)[key] - pick(rows, setting=other)[key]
     )
+
+
+# What each key of a settings row measures, as a claim names it.
+MEASURES = {
+    "final_valid": "final perplexity",
+    "best_valid": "perplexity at the best evaluation",
+    "train_eval": "the training text's perplexity, dropout off",
+}
+
+
+def setting_claim(
+    setting: str, other: str, key: str = "final_valid", **bounds: float
+) -> Claim:
+    """A claim on the 95% interval of the mean paired difference `setting`
+    minus `other` in `key` (Claim's bounds)."""
+    says = f"{setting} - {other}: mean paired difference in {MEASURES[key]}"
+    return Claim(says, setting_difference(setting, other, key), interval=True, **bounds)
 
 
 # The comparisons the chapter reports, each a paired difference.
