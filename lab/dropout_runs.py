@@ -47,6 +47,7 @@ __all__ = [
     "dropout_runs",
     "dropout_table",
     "end_train",
+    "final_of",
     "gap",
     "held_out",
     "input_dropout_run",
@@ -402,16 +403,16 @@ def settings_table(record: Record) -> list[str]:
     return lines
 
 
+def final_of(setting: str) -> Callable[[list[Row]], float]:
+    """The final validation perplexity of one setting's run, on one seed."""
+    return lambda rows: float(pick(rows, setting=setting)["final_valid"])
+
+
 def settings_facts(record: Record) -> dict[str, str]:
     """Each setting's final perplexity; each comparison's interval at the end,
     at the best evaluation and on the training text."""
     names = dict.fromkeys(r["setting"] for r in record.rows())
-    out = {
-        name: over_seeds(
-            record, lambda rows, n=name: pick(rows, setting=n)["final_valid"]
-        )
-        for name in names
-    }
+    out = {name: over_seeds(record, final_of(name)) for name in names}
     for fact, (setting, other) in SETTING_COMPARISONS.items():
         for key, suffix in (("final_valid", ""), ("best_valid", "-best")):
             values = per_seed(record, setting_difference(setting, other, key))
