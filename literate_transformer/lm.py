@@ -41,11 +41,12 @@ from literate_transformer.layers import EncoderLayer
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.packing import (
     check_documents,
+    document_labels,
     document_mask,
     document_positions,
 )
 from literate_transformer.positional import LearnedPositionalEncoding
-from literate_transformer.text import Corpus
+from literate_transformer.text import EOD, Corpus
 from literate_transformer.train import History, OptimizerName, fit
 
 __all__ = [
@@ -421,6 +422,15 @@ def _check_lm(model: object) -> tuple[torch.device, int, int]:
     return next(model.parameters()).device, vocab_size, max_len
 
 
+def _check_documents_option(model: nn.Module, documents: object) -> None:
+    """documents=True: the model must take document labels (TransformerLM)."""
+    if check_bool("documents", documents) and not isinstance(model, TransformerLM):
+        raise TypeError(
+            "model, documents: documents=True reads windows with their document "
+            f"labels, which a TransformerLM takes; got {describe(model)}"
+        )
+
+
 def _check_targets(
     targets: object, ids: Tensor, vocab_size: int, ignore_index: object
 ) -> Tensor:
@@ -450,18 +460,26 @@ def _check_targets(
 
 
 @torch.no_grad()
-def evaluate_lm(model: nn.Module, stream: Tensor, length: int = 64) -> float:
+def evaluate_lm(
+    model: nn.Module, stream: Tensor, length: int = 64, *, documents: bool = False
+) -> float:
     """Mean cross-entropy per token of `stream`, read in consecutive windows,
-    for any causal language model (see train_lm)."""
+    for any causal language model (see train_lm); with `documents`, each
+    window read with its document labels (a TransformerLM's document mask)."""
     device, vocab_size, max_len = _check_lm(model)
     length = check_int("length", length, low=1, high=max_len)
+    if not isinstance(stream, Tensor) or stream.dim() != 1:
+        raise TypeError(f"stream: expected 1-D token ids, got {describe(stream)}")
     stream = check_ids("stream", stream[None], vocab_size, device=device)[0]
+    _check_documents_option(model, documents)
     inputs, targets = windows(stream, length)
     was_training = model.training
     model.eval()
     total = 0.0
     for start in range(0, len(inputs), 64):  # 64 windows at a time
-        logits = model(inputs[start : start + 64])
+        rows = inputs[start : start + 64]
+        labels = (document_labels(rows, EOD),) if documents else ()
+        logits = model(rows, *labels)
         chunk = targets[start : start + 64].flatten()
         total += F.cross_entropy(logits.flatten(0, 1), chunk, reduction="sum").item()
     model.train(was_training)
@@ -484,6 +502,7 @@ def train_lm(
     optimizer: OptimizerName = "adam",
     weight_decay: float = 0.0,
     progress: bool = False,
+    documents: bool = False,
 ) -> History:
     """Train `model` on the training stream of `corpus` in the package's
     loop (train.fit); evaluate on its validation stream every `eval_every`
@@ -492,6 +511,10 @@ def train_lm(
     loss) if given. The other options are fit's. `model` is a TransformerLM
     or any causal language model: an nn.Module whose forward(ids) gives the
     logits (N, T, vocab_size), with integer vocab_size, max_len and d_model.
+    With `documents`, a TransformerLM reads every window, in training and
+    evaluation, with its document labels (packing.document_labels): each
+    token attends within its own document, from positions counted at its
+    start; the targets stay the next tokens of the stream.
 
     Build the model after torch.manual_seed(seed): the seed then fixes the
     run (the windows, and the dropout masks).
@@ -510,15 +533,19 @@ def train_lm(
         raise TypeError(
             f"on_eval: expected None or a callable, got {describe(on_eval)}"
         )
+    _check_documents_option(model, documents)
     train, valid = corpus.stream("train").to(device), corpus.stream("valid").to(device)
 
     def draw(data: torch.Generator) -> tuple[tuple[Tensor, ...], Tensor]:
         starts = torch.randint(0, len(train) - length, (batch_size,), generator=data)
         rows = torch.stack([train[s : s + length + 1] for s in starts.tolist()])
-        return (rows[:, :-1],), rows[:, 1:]  # each token predicts the next
+        inputs = rows[:, :-1]
+        labels = (document_labels(inputs, EOD),) if documents else ()
+        return (inputs, *labels), rows[:, 1:]  # each token predicts the next
 
     def evaluate(history: History) -> None:
-        history.valid_loss.append(evaluate_lm(model, valid, length))
+        loss = evaluate_lm(model, valid, length, documents=documents)
+        history.valid_loss.append(loss)
         if on_eval is not None:
             steps_seen = history.eval_step
             previous = steps_seen[-2] if len(steps_seen) > 1 else 0

@@ -26,7 +26,14 @@ from literate_transformer._checks import (
     trusted,
 )
 
-__all__ = ["IGNORE", "document_mask", "document_positions", "next_tokens", "pack"]
+__all__ = [
+    "IGNORE",
+    "document_labels",
+    "document_mask",
+    "document_positions",
+    "next_tokens",
+    "pack",
+]
 
 IGNORE = -100  # the ignore_index of F.cross_entropy: a target no loss reads
 
@@ -147,3 +154,13 @@ def next_tokens(ids: Tensor, documents: Tensor) -> Tensor:
     follows = (documents[:, 1:] == documents[:, :-1]) & (documents[:, :-1] >= 0)
     targets[:, :-1] = torch.where(follows, ids[:, 1:], IGNORE)
     return targets
+
+
+def document_labels(ids: Tensor, end_id: int) -> Tensor:
+    """The document labels of windows cut from a stream of documents, each
+    ended by `end_id`: ids (N, T) -> (N, T), a new document after each end."""
+    ids = check_ids("ids", ids)
+    end_id = check_int("end_id", end_id, low=0)
+    labels = torch.zeros_like(ids, dtype=torch.long)
+    labels[:, 1:] = (ids[:, :-1] == end_id).long().cumsum(dim=1)
+    return labels

@@ -36,7 +36,13 @@ from literate_transformer.layers import (
     load_torch_attention,
     load_torch_layer,
 )
-from literate_transformer.lm import TransformerLM, init_gpt2, load_gpt2, train_lm
+from literate_transformer.lm import (
+    TransformerLM,
+    evaluate_lm,
+    init_gpt2,
+    load_gpt2,
+    train_lm,
+)
 from literate_transformer.masks import (
     attention_mask,
     causal_mask,
@@ -45,6 +51,7 @@ from literate_transformer.masks import (
 )
 from literate_transformer.model import Decoder, Encoder, Transformer
 from literate_transformer.packing import (
+    document_labels,
     document_mask,
     document_positions,
     next_tokens,
@@ -1023,6 +1030,18 @@ CASES += [
             optimizer=CHOICE,
             weight_decay=[-0.1, float("nan"), None, "0.1", 0.1],  # 0.1: not with adam
             progress=FLAG,
+            documents=FLAG,
+        ),
+    ),
+    Case(
+        "lm",
+        "evaluate_lm",
+        lambda **kwargs: evaluate_lm(tiny_lm(), **kwargs),
+        dict(stream=LM_CORPUS.stream("valid")[:40], length=8, documents=True),
+        dict(
+            stream=[torch.tensor([1.0, 2.0]), "ids", torch.tensor([3, 4])],
+            length=[*SIZE, 9],
+            documents=FLAG,
         ),
     ),
     Case(
@@ -1106,6 +1125,13 @@ CASES += [
         document_positions,
         dict(documents=SRC),
         dict(documents=LABELS[:2] + LABELS[3:]),  # alone, (2, 3) is a shape
+    ),
+    Case(
+        "packing",
+        "document_labels",
+        document_labels,
+        dict(ids=SRC, end_id=2),
+        dict(ids=IDS, end_id=ID),
     ),
     Case(
         "packing",

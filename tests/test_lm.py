@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from literate_transformer.layers import load_torch_layer
-from literate_transformer.lm import GPT2_DESIGN, TransformerLM, train_lm
+from literate_transformer.lm import GPT2_DESIGN, TransformerLM, evaluate_lm, train_lm
 from literate_transformer.masks import causal_mask
-from literate_transformer.text import load_corpus
+from literate_transformer.text import EOD, load_corpus
 
 POSITIONALS = ["sinusoidal", "learned", "none", "rotary"]
 
@@ -188,6 +188,33 @@ def test_training_reports_each_evaluation_with_the_loss_since_the_last():
     means = [sum(history.loss[a:b]) / (b - a) for a, b in [(0, 3), (3, 6), (6, 7)]]
     assert [train for _, train, _ in seen] == pytest.approx(means)
     assert [valid for _, _, valid in seen] == history.valid_loss
+
+
+def test_documents_change_only_the_windows_that_cross_an_end():
+    corpus = load_corpus()
+    torch.manual_seed(0)
+    model = TransformerLM(len(corpus.vocab), d_model=8, num_heads=2, d_ff=16, max_len=8)
+    valid = corpus.stream("valid")
+    ends = (valid == EOD).nonzero()[:, 0]
+    inside = valid[: int(ends[0]) + 1]  # one document: no window crosses an end
+    assert evaluate_lm(model, inside, 8, documents=True) == pytest.approx(
+        evaluate_lm(model, inside, 8), rel=1e-6
+    )
+    assert evaluate_lm(model, valid, 8, documents=True) != pytest.approx(
+        evaluate_lm(model, valid, 8), rel=1e-6
+    )
+    seen = []
+    history = train_lm(
+        model,
+        corpus,
+        steps=2,
+        batch_size=2,
+        length=8,
+        documents=True,
+        on_eval=lambda *report: seen.append(report),
+    )
+    assert seen[-1][2] == pytest.approx(evaluate_lm(model, valid, 8, documents=True))
+    assert history.valid_loss[-1] == seen[-1][2]
 
 
 def seeded(sample: bool) -> dict[str, torch.Generator]:

@@ -14,6 +14,7 @@ from literate_transformer.lm import TransformerLM
 from literate_transformer.masks import attention_mask, padding_mask
 from literate_transformer.packing import (
     IGNORE,
+    document_labels,
     document_mask,
     document_positions,
     next_tokens,
@@ -179,3 +180,36 @@ def test_padded_queries_give_zeros_not_nan_in_evaluation_and_in_training():
     assert all(
         not p.grad.isnan().any() for p in model.parameters() if p.grad is not None
     )
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=lengths, start=st.integers(0, 30), length=st.integers(1, 16))
+def test_document_labels_read_a_window_of_a_stream_as_its_documents(
+    sizes, start, length
+):
+    end = 2
+    docs = [torch.cat([d, torch.tensor([end])]) for d in documents_of(sizes)]
+    stream = torch.cat(docs)
+    window = stream[start : start + length][None]
+    if window.numel() == 0:
+        return
+    labels = document_labels(window, end)[0]
+    owner = torch.cat([torch.full((len(d),), i) for i, d in enumerate(docs)])
+    owner = owner[start : start + length]
+    assert torch.equal(labels, owner - owner[0])  # a new label at each document
+    assert labels.diff().ge(0).all() and labels.diff().le(1).all()
+
+
+def test_a_window_read_with_its_labels_gives_each_document_what_it_gives_alone():
+    end = 2
+    torch.manual_seed(0)
+    model = TransformerLM(40, d_model=16, num_heads=2, d_ff=32, max_len=16).eval()
+    first, second = documents_of([5, 9], seed=3)
+    window = torch.cat([first, torch.tensor([end]), second])[None]  # 15 ids
+    labels = document_labels(window, end)
+    with torch.no_grad():
+        packed = model(window, labels)[0]
+        alone = model(second[None])[0]
+        plain = model(window)[0]
+    assert torch.allclose(packed[6:], alone, atol=1e-5)
+    assert not torch.allclose(plain[6:], alone, atol=1e-3)  # it reads the first
