@@ -9,6 +9,7 @@ from __future__ import annotations
 from lab import records
 from lab.dropout import DROPOUT_METHODS, DROPOUT_RATES, REAL_DROPOUT, REAL_SETTINGS
 from lab.lm import LM_DEMO, LM_GPT2, LM_REGIMES
+from lab.masks import REAL_MASKS
 from lab.positional import POSITIONS, REAL_POSITIONS
 from lab.positional_runs import ENERGY, LENGTHS, MAGNITUDES
 from lab.records import Experiment, Record, load_record
@@ -32,6 +33,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         REAL_POSITIONS,
         REAL_DROPOUT,
         REAL_SETTINGS,
+        REAL_MASKS,
     )
 }
 
