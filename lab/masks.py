@@ -6,12 +6,60 @@
 
 from __future__ import annotations
 
-from lab.masks_runs import MASK_VARIANTS, lm_masks, masks_facts
-from lab.records import Claim, Experiment
+from lab.masks_runs import (
+    MASK_VARIANTS,
+    difference,
+    interval_claim,
+    least_padding_share,
+    lm_masks,
+    masks_facts,
+)
+from lab.records import Experiment
 
 __all__ = ["MASK_CLAIMS", "REAL_MASKS"]
 
-MASK_CLAIMS: tuple[Claim, ...] = ()
+MASK_CLAIMS = (
+    interval_claim(
+        "trained with the document mask, the language model ends within 4 of "
+        "the one trained on the same windows without it (each read as trained)",
+        difference("documents", "final_valid", "windows"),
+        above=-4.0,
+        below=4.0,
+    ),
+    interval_claim(
+        "read with its document labels, the model trained without them moves "
+        "by less than 0.2: few validation windows cross an end",
+        difference("windows", "read_documents", "windows", "read_windows"),
+        above=-0.2,
+        below=0.2,
+    ),
+    interval_claim(
+        "on rows padded as in training, leaving the key mask out moves the "
+        "final perplexity by less than 2",
+        difference("left-unmasked", "final_valid", "left"),
+        above=-2.0,
+        below=2.0,
+    ),
+    interval_claim(
+        "without the key mask, the same paragraphs read alone, unpadded, are "
+        "more than 2 worse than read padded",
+        difference("left-unmasked", "alone", "left-unmasked", "final_valid"),
+        above=2.0,
+    ),
+    interval_claim(
+        "with the key mask, a paragraph read alone gives the perplexity it "
+        "gives padded, to 0.01",
+        difference("left", "alone", "left", "final_valid"),
+        above=-0.01,
+        below=0.01,
+    ),
+    interval_claim(
+        "without the key mask, the words give more than 5% of their attention "
+        "to the padding, at each layer",
+        least_padding_share,
+        above=0.05,
+    ),
+)
 
 REAL_MASKS = Experiment(
     name="lm-masks",

@@ -46,6 +46,7 @@ __all__ = [
     "curves",
     "difference",
     "interval_claim",
+    "least_padding_share",
     "left_padded",
     "lm_masks",
     "masks_facts",
@@ -366,3 +367,10 @@ def value_list(rows: list[Row], variant: str, layer: int) -> float:
     """The variant's share of attention on padding at `layer`."""
     (row,) = (r for r in rows if r["variant"] == variant)
     return float(row["padding_attention"][layer])
+
+
+def least_padding_share(rows: list[Row]) -> float:
+    """The model without the key mask: its share of attention on padding at
+    the layer that gives the padding least."""
+    (row,) = (r for r in rows if r["variant"] == "left-unmasked")
+    return min(row["padding_attention"])
