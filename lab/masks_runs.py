@@ -58,6 +58,7 @@ __all__ = [
     "value",
     "value_list",
     "window_run",
+    "within",
 ]
 
 MASK_VARIANTS = ("windows", "documents", "left", "left-unmasked")
@@ -309,6 +310,11 @@ def interval_claim(
     return Claim(text, measure, interval=True, **bounds)
 
 
+def within(text: str, measure: Callable[[list[Row]], float], bound: float) -> Claim:
+    """A claim that the 95% interval of the mean lies within -bound to bound."""
+    return interval_claim(text, measure, above=-bound, below=bound)
+
+
 COLUMNS = {
     "windows": ("final_valid", "read_windows", "read_documents"),
     "documents": ("final_valid", "read_windows", "read_documents"),
@@ -335,7 +341,7 @@ def masks_table(record: Record) -> list[str]:
 FACTS: dict[str, Callable[[list[Row]], float]] = {
     "documents-vs-windows": difference("documents", "final_valid", "windows"),
     "documents-read-windows": difference(
-        "documents", "read_windows", "windows", "read_windows"
+        "documents", "read_windows", "documents", "read_documents"
     ),
     "windows-read-documents": difference(
         "windows", "read_documents", "windows", "read_windows"
