@@ -38,6 +38,7 @@ __all__ = [
     "COLUMNS",
     "EMPTY",
     "FACTS",
+    "FINE",
     "LENGTH",
     "MASK_VARIANTS",
     "KeysUnmasked",
@@ -355,8 +356,16 @@ FACTS: dict[str, Callable[[list[Row]], float]] = {
 }
 
 
+FINE = ("windows-read-documents",)  # differences in hundredths
+
+
 def masks_facts(record: Record) -> dict[str, str]:
-    facts = {name: with_interval(per_seed(record, f)) for name, f in FACTS.items()}
+    facts = {
+        name: with_interval(per_seed(record, f), "+.2f" if name in FINE else "+.1f")
+        for name, f in FACTS.items()
+    }
+    exact = per_seed(record, FACTS["left-alone"])  # float rounding, no more
+    facts["left-alone"] = f"at most {max(abs(x) for x in exact):.0e}"
     for layer in (0, 1):
         shares = per_seed(
             record,
