@@ -71,7 +71,8 @@ PROMPT = ("The", "assert", "statement")
 # and PyTorch's attention kernel: the engine's chunked loss, which rounds
 # otherwise, and its causal attention, whose dropout draws otherwise, stay
 # off for them until they are recorded again. Experiments recorded since
-# train with the engine's defaults (ENGINE): lm-positions, lm-dropout-settings.
+# train with the engine's defaults (ENGINE): lm-positions, lm-dropout-settings,
+# lm-masks and this page's lm-demo.
 RECORDED_ENGINE = {"chunked_loss": False, "causal_attention": False}
 ENGINE: dict[str, bool] = {}
 Build = Callable[[int, LMConfig], TransformerLM]  # (vocab_size, config) -> model
@@ -85,20 +86,30 @@ def train_base(
     eval_every: int = 100,
     build: Build = TransformerLM,
     engine: dict[str, bool] = RECORDED_ENGINE,
+    documents: bool = False,
 ) -> tuple[Corpus, TransformerLM, History]:
     """LM_BASE with `options`, made by `build`, initialised from `seed` and
-    trained with the engine's `engine` options."""
+    trained with the engine's `engine` options (train_lm's `documents`)."""
     corpus = load_corpus()
     torch.manual_seed(seed)
     model = build(len(corpus.vocab), replace(LM_BASE, **options))
     use_engine(model, **engine)
-    history = train_lm(model, corpus, steps=steps, seed=seed, eval_every=eval_every)
+    history = train_lm(
+        model,
+        corpus,
+        steps=steps,
+        seed=seed,
+        eval_every=eval_every,
+        documents=documents,
+    )
     return corpus, model, history
 
 
 def lm_demo(*, seed: int, steps: int) -> dict[str, Any]:
     """Train LM_BASE for `steps` steps; its curves, test perplexity and a text."""
-    corpus, model, history = train_base({}, seed=seed, steps=steps)
+    corpus, model, history = train_base(
+        {}, seed=seed, steps=steps, engine=ENGINE, documents=True
+    )
     prompt = corpus.vocab.encode_text(" ".join(PROMPT))[None]
     sampler = torch.Generator().manual_seed(seed)
     text = model.generate(
@@ -112,7 +123,9 @@ def lm_demo(*, seed: int, steps: int) -> dict[str, Any]:
         "best_valid": min(history.valid_perplexity),
         "final_valid": history.valid_perplexity[-1],
         "train_perplexity": math.exp(sum(history.loss[-50:]) / 50),  # last 50 steps
-        "test_perplexity": math.exp(evaluate_lm(model, corpus.stream("test"))),
+        "test_perplexity": math.exp(
+            evaluate_lm(model, corpus.stream("test"), documents=True)
+        ),
         "vocabulary": len(corpus.vocab),
         "text": corpus.vocab.decode(text[0]),
         "seconds": history.seconds,

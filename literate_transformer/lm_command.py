@@ -79,6 +79,8 @@ def add_lm_parser(commands: Commands[argparse.ArgumentParser]) -> None:
     add("--warmup", type=POSITIVE_INT, default=100, help="warm-up steps")
     add("--lr-factor", type=POSITIVE, default=1.0, help="the schedule's factor")
     add("--eval-every", type=POSITIVE_INT, default=100, help="steps between")
+    both = argparse.BooleanOptionalAction  # --documents and --no-documents
+    add("--documents", action=both, default=True, help="a document mask per window")
     add("--seed", type=SEED, default=0, help="initialisation, data, dropout, text")
     add("--corpus", choices=tuple(CORPORA), default="pydoc", help="docs: BPE")
     add("--prompt", default="The assert statement", help="words to go on from")
@@ -149,9 +151,10 @@ def run_lm(args: argparse.Namespace) -> int:
         on_eval=report,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
+        documents=args.documents,
     )
     stream = corpus.stream("test").to(args.device)
-    test_loss = evaluate_lm(model, stream, args.length)
+    test_loss = evaluate_lm(model, stream, args.length, documents=args.documents)
     if isinstance(corpus.vocab, Vocabulary):
         unknown = [w for w in tokenize(args.prompt) if w not in corpus.vocab.ids]
         if unknown:

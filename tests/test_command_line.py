@@ -229,6 +229,21 @@ def test_lm_trains_evaluates_samples_and_writes_a_record(tmp_path, capsys):
     assert len(record["valid_bits_per_byte"]) == 2
 
 
+def test_lm_reads_windows_with_document_labels_unless_told_not_to(tmp_path, capsys):
+    base = ["lm", "--steps", "2", "--eval-every", "2", "--d-model", "16"]
+    base += ["--d-ff", "32", "--words", "3", "--quiet"]
+    records = {}
+    for flag in ("--documents", "--no-documents"):
+        out = tmp_path / f"{flag}.json"
+        assert main([*base, flag, "--json", str(out)]) == 0, capsys.readouterr().err
+        records[flag] = json.loads(out.read_text())
+    assert records["--documents"]["settings"]["documents"] is True
+    assert records["--no-documents"]["settings"]["documents"] is False
+    assert records["--documents"]["test_perplexity"] != pytest.approx(
+        records["--no-documents"]["test_perplexity"], rel=1e-6
+    )  # test windows that cross an end are read otherwise
+
+
 def test_lm_trains_on_the_whole_documentation_in_byte_pairs(tmp_path, capsys):
     out = tmp_path / "run.json"
     argv = ["lm", "--corpus", "docs", "--steps", "2", "--eval-every", "2"]
