@@ -21,6 +21,7 @@ from lab.common import per_seed
 from lab.lm import ENGINE
 from lab.records import Claim, Record, Row, mean_interval, with_interval
 from literate_transformer.engine import linear_cross_entropy, use_engine
+from literate_transformer.layers import EncoderLayer
 from literate_transformer.lm import TransformerLM, evaluate_lm, train_lm
 from literate_transformer.lm_command import LM_BASE
 from literate_transformer.masks import causal_mask
@@ -31,7 +32,7 @@ from literate_transformer.packing import (
     next_tokens,
     pack,
 )
-from literate_transformer.text import Corpus, load_corpus
+from literate_transformer.text import Corpus, Split, Vocabulary, load_corpus
 from literate_transformer.train import History, fit
 
 __all__ = [
@@ -112,9 +113,12 @@ class Rows(NamedTuple):
     targets: Tensor
 
 
-def paragraphs(corpus: Corpus, split: str, length: int = LENGTH) -> list[Tensor]:
+def paragraphs(corpus: Corpus, split: Split, length: int = LENGTH) -> list[Tensor]:
     """The split's documents cut at their blank lines, then into pieces of at
-    most `length` ids: 1-D id tensors, in the documents' name order."""
+    most `length` ids: 1-D id tensors, in the documents' name order. The
+    corpus is read word by word (a blank line: two newline words)."""
+    if not isinstance(corpus.vocab, Vocabulary):
+        raise TypeError(f"corpus: expected a corpus of words, got {corpus.vocab!r}")
     newline = corpus.vocab.ids["\n"]
     pieces: list[Tensor] = []
     for name in sorted(corpus.documents[split]):
@@ -204,10 +208,10 @@ def padded_loss(model: TransformerLM, rows: Rows) -> float:
         ids, labels, targets = (t[start : start + 64] for t in rows)
         logits = model(ids, labels).flatten(0, 1)
         flat = targets.flatten()
-        total += F.cross_entropy(logits, flat, ignore_index=IGNORE, reduction="sum")
-        count += int((flat != IGNORE).sum())
+        loss = F.cross_entropy(logits, flat, ignore_index=IGNORE, reduction="sum")
+        total, count = total + loss.item(), count + int((flat != IGNORE).sum())
     model.train(was_training)
-    return float(total) / count
+    return total / count
 
 
 @torch.no_grad()
@@ -227,10 +231,10 @@ def alone_loss(model: TransformerLM, pieces: Iterable[Tensor]) -> float:
         labels = torch.zeros_like(ids)
         targets = next_tokens(ids, labels).flatten()
         logits = model(ids, labels).flatten(0, 1)
-        total += F.cross_entropy(logits, targets, ignore_index=IGNORE, reduction="sum")
-        count += int((targets != IGNORE).sum())
+        loss = F.cross_entropy(logits, targets, ignore_index=IGNORE, reduction="sum")
+        total, count = total + loss.item(), count + int((targets != IGNORE).sum())
     model.train(was_training)
-    return float(total) / count
+    return total / count
 
 
 @torch.no_grad()
@@ -250,6 +254,7 @@ def padding_attention(model: TransformerLM, rows: Rows) -> list[float]:
     x = model.embedding(ids, positions)
     shares = []
     for layer in model.layers:
+        assert isinstance(layer, EncoderLayer)
         read = layer.norm1(x) if layer.norm_first else x  # what attention reads
         _, weights = layer.self_attn(
             read, mask=mask, positions=positions, need_weights=True

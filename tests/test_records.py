@@ -12,7 +12,7 @@ import torch
 
 from lab import records
 from lab.cli import main
-from lab.common import between, down, up
+from lab.common import between, down, pick, up
 from lab.records import (
     Claim,
     Experiment,
@@ -252,6 +252,56 @@ def test_verify_names_a_claim_that_a_re_run_breaks():
     assert "re-run of seed 2 breaks the claim 'value below 3' (4.0 against < 3)" in (
         problem
     )
+
+
+def test_verify_re_runs_only_the_verified_rows_and_claims_with_the_rest(
+    tmp_path, monkeypatch
+):
+    def by_variant(seed, variants):
+        return [{"variant": v, "value": seed + ord(v)} for v in variants]
+
+    experiment = tiny(
+        run=by_variant,
+        settings={"variants": ["a", "b"]},
+        verified={"variants": ["b"]},
+        key=("variant",),
+        claims=(
+            Claim(
+                "b above a",
+                lambda rows: (
+                    pick(rows, variant="b")["value"] - pick(rows, variant="a")["value"]
+                ),
+                above=0,
+                interval=True,
+            ),
+        ),
+    )
+    unit = experiment.verify_unit(records.Numerics())
+    assert unit.settings == {"variants": ["b"]} and unit.seed == 0
+    results = {str(s): by_variant(s, ["a", "b"]) for s in experiment.seeds}
+    data = {field: {} for field in records.RECORD_FIELDS} | {"results": results}
+    (tmp_path / "tiny.json").write_text(json.dumps(data))
+    for value, expected in ((98.05, []), (99.0, ["value: recorded 98.0000"])):
+        monkeypatch.setattr(
+            records,
+            "run_all",
+            lambda units, jobs, scheduler=None, v=value: {
+                (u.name, u.seed): ([{"variant": "b", "value": v}], 0.0) for u in units
+            },
+        )
+        problems = records.verify([experiment], tmp_path, 1)
+        assert len(problems) == len(expected)
+        assert all(e in p for e, p in zip(expected, problems, strict=True))
+    # A re-run that breaks the claim: b below the recorded a of its seed.
+    monkeypatch.setattr(
+        records,
+        "run_all",
+        lambda units, jobs, scheduler=None: {
+            (u.name, u.seed): ([{"variant": "b", "value": 90.0}], 0.0) for u in units
+        },
+    )
+    problems = records.verify([experiment], tmp_path, 1)
+    assert any("breaks the claim 'b above a'" in p for p in problems), problems
 
 
 def test_other_numerics_are_for_verify_only(capsys):
