@@ -42,11 +42,13 @@ __all__ = [
     "FINE",
     "LENGTH",
     "MASK_VARIANTS",
+    "PIECE",
     "KeysUnmasked",
     "Rows",
     "alone_loss",
     "curves",
     "difference",
+    "drawn_pads",
     "interval_claim",
     "least_padding_share",
     "left_padded",
@@ -57,6 +59,7 @@ __all__ = [
     "padded_run",
     "padding_attention",
     "paragraphs",
+    "uniform_padding_share",
     "value",
     "value_list",
     "window_run",
@@ -65,6 +68,7 @@ __all__ = [
 
 MASK_VARIANTS = ("windows", "documents", "left", "left-unmasked")
 LENGTH = LM_BASE.max_len  # 64: the windows' length and the padded rows'
+PIECE = LENGTH // 2  # the longest piece of a paragraph in a padded row
 
 
 def window_run(
@@ -113,7 +117,7 @@ class Rows(NamedTuple):
     targets: Tensor
 
 
-def paragraphs(corpus: Corpus, split: Split, length: int = LENGTH) -> list[Tensor]:
+def paragraphs(corpus: Corpus, split: Split, length: int = PIECE) -> list[Tensor]:
     """The split's documents cut at their blank lines, then into pieces of at
     most `length` ids: 1-D id tensors, in the documents' name order. The
     corpus is read word by word (a blank line: two newline words)."""
@@ -129,14 +133,22 @@ def paragraphs(corpus: Corpus, split: Split, length: int = LENGTH) -> list[Tenso
     return pieces
 
 
-def left_padded(pieces: list[Tensor], length: int = LENGTH) -> Rows:
-    """One piece a row, its padding on the left: each row rolled right by
-    the number of its padded positions."""
+def left_padded(pieces: list[Tensor], pads: Tensor, length: int = LENGTH) -> Rows:
+    """One piece a row of `length`, after pads[i] padding positions (the
+    rest of the row's padding after it): each row rolled right by pads[i]."""
     ids, labels = pack(pieces, length, one_per_row=True)
+    if len(pads) != len(ids) or bool((pads > (labels < 0).sum(dim=1)).any()):
+        raise ValueError("pads: expected one count a piece, within its row's padding")
     targets = next_tokens(ids, labels)
-    shift = (labels < 0).sum(dim=1, keepdim=True)  # (R, 1)
-    index = (torch.arange(length) - shift) % length  # where each place reads
+    index = (torch.arange(length) - pads[:, None]) % length  # where places read
     return Rows(*(t.gather(1, index) for t in (ids, labels, targets)))
+
+
+def drawn_pads(pieces: list[Tensor], seed: int) -> Tensor:
+    """How many padding positions come before each piece: 0 to PIECE,
+    uniformly, whatever the piece's length."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, PIECE + 1, (len(pieces),), generator=generator)
 
 
 class KeysUnmasked(TransformerLM):
@@ -174,9 +186,10 @@ def padded_run(
     """LM_BASE trained on left-padded paragraphs, with the key mask if
     `masked`; its curves, its validation perplexity on the pieces alone and
     the share of attention on the padding at each layer."""
-    train = left_padded(paragraphs(corpus, "train"))
+    pieces = paragraphs(corpus, "train")
+    train = left_padded(pieces, drawn_pads(pieces, seed=0))
     pieces = paragraphs(corpus, "valid")
-    valid = left_padded(pieces)
+    valid = left_padded(pieces, drawn_pads(pieces, seed=1))
     torch.manual_seed(seed)
     build = TransformerLM if masked else KeysUnmasked
     model = build(len(corpus.vocab), LM_BASE)
@@ -195,6 +208,7 @@ def padded_run(
     return curves(history) | {
         "alone": math.exp(alone_loss(model, pieces)),
         "padding_attention": padding_attention(model, valid),
+        "padding_uniform": uniform_padding_share(valid),
     }
 
 
@@ -240,10 +254,10 @@ def alone_loss(model: TransformerLM, pieces: Iterable[Tensor]) -> float:
 @torch.no_grad()
 def padding_attention(model: TransformerLM, rows: Rows) -> list[float]:
     """At each layer, the mean share of attention that a word gives to the
-    padding of its row, over the words of rows that have padding."""
+    padding of its row, over the words of rows with padding before them."""
     was_training = model.training
     model.eval()
-    padded = (rows.labels < 0).any(dim=1)
+    padded = rows.labels[:, 0] < 0  # rows with padding before their words
     ids, labels = rows.ids[padded], rows.labels[padded]
     positions = document_positions(labels)
     if isinstance(model, KeysUnmasked):
@@ -267,6 +281,16 @@ def padding_attention(model: TransformerLM, rows: Rows) -> list[float]:
     return shares
 
 
+def uniform_padding_share(rows: Rows) -> float:
+    """padding_attention's share for attention spread evenly over the
+    positions a word may see, causally, padding included."""
+    padded = rows.labels[:, 0] < 0
+    labels = rows.labels[padded]
+    pads_so_far = (labels < 0).long().cumsum(dim=1)  # padding at or before
+    seen = torch.arange(1, labels.size(1) + 1)  # positions a query may see
+    return (pads_so_far / seen)[labels >= 0].mean().item()
+
+
 def lm_masks(variants: list[str], *, seed: int, steps: int) -> list[dict[str, Any]]:
     """One row per variant of MASK_VARIANTS, for one seed."""
     corpus = load_corpus()
@@ -288,7 +312,9 @@ def lm_masks(variants: list[str], *, seed: int, steps: int) -> list[dict[str, An
 
 # Every row has every measure, None where its kind of run has none: a re-run
 # is compared with its record measure by measure.
-EMPTY = dict.fromkeys(("read_windows", "read_documents", "alone", "padding_attention"))
+EMPTY = dict.fromkeys(
+    ("read_windows", "read_documents", "alone", "padding_attention", "padding_uniform")
+)
 
 
 def value(rows: list[Row], variant: str, key: str) -> float:
@@ -371,6 +397,8 @@ def masks_facts(record: Record) -> dict[str, str]:
     }
     exact = per_seed(record, FACTS["left-alone"])  # float rounding, no more
     facts["left-alone"] = f"at most {max(abs(x) for x in exact):.0e}"
+    (row,) = (r for r in record.rows(record.seeds[0]) if r["variant"] == "left")
+    facts["padding-uniform"] = f"{row['padding_uniform']:.0%}"  # the layout's
     for layer in (0, 1):
         shares = per_seed(
             record,

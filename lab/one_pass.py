@@ -16,17 +16,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lab.common import between, per_seed
+from lab.common import between, per_seed, pick
 from lab.lm import ENGINE, Build, word_order
 from lab.positional_runs import (
     BUILDS,
     LM_POSITIONS,
     difference,
     order_rise,
+    paired_claim,
     position_probe,
     probe,
 )
-from lab.records import Experiment, Record, with_interval
+from lab.records import Claim, Experiment, Record, with_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.lm import TransformerLM, evaluate_lm, windows
 from literate_transformer.lm_command import LM_BASE
@@ -38,6 +39,7 @@ __all__ = [
     "COMPARED",
     "EVAL_EVERY",
     "LENGTH",
+    "ONE_PASS_CLAIMS",
     "ONE_PASS_POSITIONS",
     "ONE_PASS_VARIANTS",
     "Measure",
@@ -157,6 +159,30 @@ def one_pass_facts(record: Record) -> dict[str, str]:
     return out
 
 
+ONE_PASS_CLAIMS = (  # each on the 95% interval of the mean paired difference
+    paired_claim("concat", "add", above=-4, below=0),  # lower, by less than 4
+    paired_claim("add-narrow", "add", above=5),  # a narrow table costs the sum
+    paired_claim("concat", "add-narrow", below=-5),
+    paired_claim("scale-2.8", "add", below=0),  # quieter tokens end lower
+    paired_claim("scale-2.8", "concat", above=-3, below=3),  # near concat
+    paired_claim("learned", "add", above=-3, below=3),  # within 3 either way
+    paired_claim("rotary", "add", below=-5),
+    paired_claim("none", "add", above=2),
+    Claim(
+        "without positions, shuffling raises the next token's perplexity by "
+        "less than 5%; with the default sum, by more than 10%",
+        lambda rows: order_rise(rows, "none") < 0.05 < 0.1 < order_rise(rows, "add"),
+    ),
+    Claim(
+        "the probe names more than 90% of positions from concatenation's "
+        "input, and at no layer more than 5% without positions",
+        lambda rows: (
+            probe(rows, "concat", 0) > 0.9
+            and max(pick(rows, variant="none")["probe_accuracy"]) < 0.05
+        ),
+    ),
+)
+
 ONE_PASS_POSITIONS = Experiment(
     name="lm-one-pass-positions",
     chapter="one-pass.md",
@@ -167,6 +193,6 @@ ONE_PASS_POSITIONS = Experiment(
     key=("variant",),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"variants": ["add", "concat"]},
-    claims=(),
+    claims=ONE_PASS_CLAIMS,
     facts=one_pass_facts,
 )

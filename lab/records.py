@@ -141,9 +141,15 @@ def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def with_interval(values: Sequence[float], form: str = "+.1f") -> str:
-    """'-4.8 (-6.1 to -3.5)': the mean of `values` and its 95% interval."""
+    """'-4.8 (-6.1 to -3.5)': the mean of `values` and its 95% interval; a
+    number that rounds to zero is written 0.0, not -0.0."""
+
+    def shown(x: float) -> str:
+        text = f"{x:{form}}"
+        return text[1:] if text.lstrip("+-").strip("0.") == "" else text
+
     mean, low, high = mean_interval(values)
-    return f"{mean:{form}} ({low:{form}} to {high:{form}})"
+    return f"{shown(mean)} ({shown(low)} to {shown(high)})"
 
 
 @cache
