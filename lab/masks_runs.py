@@ -387,7 +387,7 @@ FACTS: dict[str, Callable[[list[Row]], float]] = {
 }
 
 
-FINE = ("windows-read-documents",)  # differences in hundredths
+FINE = ("windows-read-documents", "unmasked-alone")  # in hundredths
 
 
 def masks_facts(record: Record) -> dict[str, str]:
