@@ -191,6 +191,8 @@ ONE_PASS_POSITIONS = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("variant",),
+    # The recorded seeds spread over up to 3.5 (learned); the re-run of seed
+    # 0's add and concat with two threads and no oneDNN stayed within this.
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"variants": ["add", "concat"]},
     claims=ONE_PASS_CLAIMS,
