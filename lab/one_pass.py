@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 import torch
@@ -43,6 +44,7 @@ __all__ = [
     "ONE_PASS_POSITIONS",
     "ONE_PASS_VARIANTS",
     "Measure",
+    "documentation",
     "one_pass_facts",
     "one_pass_positions",
     "one_pass_run",
@@ -51,6 +53,7 @@ __all__ = [
 
 BATCH, LENGTH, EVAL_EVERY = 32, 64, 169
 Measure = Callable[[TransformerLM, Corpus, int], dict[str, Any]]
+documentation = cache(load_docs)  # read once a process, not once a variant
 
 
 def one_pass_run(
@@ -65,7 +68,7 @@ def one_pass_run(
     the training stream's consecutive windows in the seed's order (no window
     twice); its validation curve, and what `measure(model, corpus, seed)`
     finds."""
-    corpus = load_docs()
+    corpus = documentation()
     inputs, targets = windows(corpus.stream("train"), LENGTH)
     order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed))
     batches = order.split(BATCH)
