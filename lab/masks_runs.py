@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lab.common import per_seed
-from lab.lm import ENGINE
+from lab.common import per_seed, pick
+from lab.lm import ENGINE, train_base
 from lab.records import Claim, Record, Row, mean_interval, with_interval
 from literate_transformer.engine import linear_cross_entropy, use_engine
 from literate_transformer.layers import EncoderLayer
-from literate_transformer.lm import TransformerLM, evaluate_lm, train_lm
+from literate_transformer.lm import TransformerLM, evaluate_lm
 from literate_transformer.lm_command import LM_BASE
 from literate_transformer.masks import causal_mask
 from literate_transformer.packing import (
@@ -58,10 +58,10 @@ __all__ = [
     "padded_loss",
     "padded_run",
     "padding_attention",
+    "padding_share",
     "paragraphs",
     "uniform_padding_share",
     "value",
-    "value_list",
     "window_run",
     "within",
 ]
@@ -72,20 +72,17 @@ PIECE = LENGTH // 2  # the longest piece of a paragraph in a padded row
 
 
 def window_run(
-    corpus: Corpus, *, documents: bool, seed: int, steps: int, eval_every: int = 50
+    *, documents: bool, seed: int, steps: int, eval_every: int = 50
 ) -> dict[str, Any]:
     """LM_BASE trained on random windows of the stream, read with their
     document labels if `documents`; its curves, and its final validation
     perplexity read as plain windows and with the labels."""
-    torch.manual_seed(seed)
-    model = TransformerLM(len(corpus.vocab), LM_BASE)
-    use_engine(model, **ENGINE)
-    history = train_lm(
-        model,
-        corpus,
-        steps=steps,
+    corpus, model, history = train_base(
+        {},
         seed=seed,
+        steps=steps,
         eval_every=eval_every,
+        engine=ENGINE,
         documents=documents,
     )
     valid = corpus.stream("valid")
@@ -298,7 +295,7 @@ def lm_masks(variants: list[str], *, seed: int, steps: int) -> list[dict[str, An
     for variant in variants:
         if variant in ("windows", "documents"):
             documents = variant == "documents"
-            row = window_run(corpus, documents=documents, seed=seed, steps=steps)
+            row = window_run(documents=documents, seed=seed, steps=steps)
         elif variant in ("left", "left-unmasked"):
             masked = variant == "left"
             row = padded_run(corpus, masked=masked, seed=seed, steps=steps)
@@ -319,8 +316,7 @@ EMPTY = dict.fromkeys(
 
 def value(rows: list[Row], variant: str, key: str) -> float:
     """The `key` of the variant's row."""
-    (row,) = (r for r in rows if r["variant"] == variant)
-    return float(row[key])
+    return float(pick(rows, variant=variant)[key])
 
 
 def difference(
@@ -397,13 +393,10 @@ def masks_facts(record: Record) -> dict[str, str]:
     }
     exact = per_seed(record, FACTS["left-alone"])  # float rounding, no more
     facts["left-alone"] = f"at most {max(abs(x) for x in exact):.0e}"
-    (row,) = (r for r in record.rows(record.seeds[0]) if r["variant"] == "left")
-    facts["padding-uniform"] = f"{row['padding_uniform']:.0%}"  # the layout's
+    layout = value(record.rows(record.seeds[0]), "left", "padding_uniform")
+    facts["padding-uniform"] = f"{layout:.0%}"  # the same on every seed
     for layer in (0, 1):
-        shares = per_seed(
-            record,
-            lambda rows, i=layer: value_list(rows, "left-unmasked", i),
-        )
+        shares = per_seed(record, lambda rows, i=layer: padding_share(rows, i))
         mean, low, high = mean_interval(shares)
         facts[f"padding-attention-{layer + 1}"] = (
             f"{mean:.0%} ({low:.0%} to {high:.0%})"
@@ -411,14 +404,12 @@ def masks_facts(record: Record) -> dict[str, str]:
     return facts
 
 
-def value_list(rows: list[Row], variant: str, layer: int) -> float:
-    """The variant's share of attention on padding at `layer`."""
-    (row,) = (r for r in rows if r["variant"] == variant)
-    return float(row["padding_attention"][layer])
+def padding_share(rows: list[Row], layer: int) -> float:
+    """The model without the key mask: its share of attention on padding at
+    `layer`."""
+    return float(pick(rows, variant="left-unmasked")["padding_attention"][layer])
 
 
 def least_padding_share(rows: list[Row]) -> float:
-    """The model without the key mask: its share of attention on padding at
-    the layer that gives the padding least."""
-    (row,) = (r for r in rows if r["variant"] == "left-unmasked")
-    return min(row["padding_attention"])
+    """padding_share at the layer that gives the padding least."""
+    return min(pick(rows, variant="left-unmasked")["padding_attention"])
