@@ -221,10 +221,15 @@ def dropout_methods_facts(record: Record) -> dict[str, str]:
 def lm_dropout(
     runs: list[tuple[str, float]], *, seed: int, steps: int
 ) -> list[dict[str, Any]]:
-    """One row per (method, rate), for one seed."""
+    """One row per (method, rate), for one seed, with the engine on."""
     return [
         {"method": method, "rate": rate}
-        | lm_run(dropout_options(method, rate, unk_id=UNK), seed=seed, steps=steps)
+        | lm_run(
+            dropout_options(method, rate, unk_id=UNK),
+            seed=seed,
+            steps=steps,
+            engine=ENGINE,
+        )
         for method, rate in runs
     ]
 
@@ -245,19 +250,17 @@ def real_dropout_facts(record: Record) -> dict[str, str]:
     )
     out["best-gain-share"] = between(per_seed(record, best_gain_share), ".0%")
     out["seed-count"] = str(len(record.seeds))
-    for method, rate in runs:
-        out[f"{method}-{rate}-gain"] = over_seeds(
-            record, partial(below_none, method=method, rate=rate)
+    for method, rate in runs:  # the paired differences: mean and 95% interval
+        out[f"{method}-{rate}-gain"] = with_interval(
+            per_seed(record, partial(below_none, method=method, rate=rate))
         )
         out[f"{method}-{rate}-train"] = over_seeds(
             record, partial(end_train, method=method, rate=rate)
         )
-        out[f"{method}-{rate}-best-gain"] = between(
-            per_seed(record, partial(best_below_none, method=method, rate=rate)), ".1f"
+        out[f"{method}-{rate}-best-gain"] = with_interval(
+            per_seed(record, partial(best_below_none, method=method, rate=rate))
         )
-    out["model-0.1-minus-sum-0.3"] = between(
-        per_seed(record, model_minus_sum), ".1f", sep=" and "
-    )
+    out["model-0.1-minus-sum-0.3"] = with_interval(per_seed(record, model_minus_sum))
     out["late-swing"] = between(per_seed(record, late_swing), ".1f")
     return out
 

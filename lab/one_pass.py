@@ -9,6 +9,7 @@ read once; the experiments, their claims and facts.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
@@ -18,6 +19,14 @@ import torch
 from torch import Tensor
 
 from lab.common import between, per_seed, pick
+from lab.dropout_runs import (
+    PAPER,
+    SETTINGS,
+    final_of,
+    setting_claim,
+    setting_difference,
+    without_weight_dropout,
+)
 from lab.lm import ENGINE, Build, word_order
 from lab.positional_runs import (
     BUILDS,
@@ -28,27 +37,42 @@ from lab.positional_runs import (
     position_probe,
     probe,
 )
-from lab.records import Claim, Experiment, Record, with_interval
+from lab.records import Claim, Experiment, Record, Row, with_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.lm import TransformerLM, evaluate_lm, windows
 from literate_transformer.lm_command import LM_BASE
-from literate_transformer.text import Corpus, load_docs
+from literate_transformer.packing import document_labels
+from literate_transformer.text import EOD, Corpus, load_docs
 from literate_transformer.train import History, fit
 
 __all__ = [
     "BATCH",
     "COMPARED",
+    "DROPOUT_COMPARED",
     "EVAL_EVERY",
     "LENGTH",
+    "MASK_PAIR",
     "ONE_PASS_CLAIMS",
+    "ONE_PASS_DROPOUT",
+    "ONE_PASS_DROPOUT_CLAIMS",
+    "ONE_PASS_MASKS",
     "ONE_PASS_POSITIONS",
     "ONE_PASS_VARIANTS",
+    "READINGS",
     "Measure",
+    "both_readings",
     "documentation",
+    "input_over_rest",
+    "one_pass_dropout",
+    "one_pass_dropout_facts",
+    "one_pass_dropout_table",
     "one_pass_facts",
+    "one_pass_masks",
     "one_pass_positions",
     "one_pass_run",
     "order_and_position",
+    "shift",
+    "training_text",
 ]
 
 BATCH, LENGTH, EVAL_EVERY = 32, 64, 169
@@ -63,13 +87,15 @@ def one_pass_run(
     steps: int,
     build: Build = TransformerLM,
     measure: Measure | None = None,
+    documents: bool = False,
 ) -> dict[str, Any]:
     """LM_BASE with `options`, made by `build`, trained on `steps` batches of
     the training stream's consecutive windows in the seed's order (no window
-    twice); its validation curve, and what `measure(model, corpus, seed)`
-    finds."""
+    twice), read with their document labels if `documents`; its validation
+    curve (read as trained), and what `measure(model, corpus, seed)` finds."""
     corpus = documentation()
     inputs, targets = windows(corpus.stream("train"), LENGTH)
+    labels = document_labels(inputs, EOD) if documents else None
     order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed))
     batches = order.split(BATCH)
     if steps > len(batches) or len(batches[steps - 1]) < BATCH:
@@ -82,10 +108,13 @@ def one_pass_run(
 
     def draw(_data: torch.Generator) -> tuple[tuple[Tensor, ...], Tensor]:
         pick = next(taken)  # the next windows of the seed's order
-        return (inputs[pick],), targets[pick]
+        if labels is None:
+            return (inputs[pick],), targets[pick]
+        return (inputs[pick], labels[pick]), targets[pick]
 
     def evaluate(history: History) -> None:
-        history.valid_loss.append(evaluate_lm(model, valid, LENGTH))
+        loss = evaluate_lm(model, valid, LENGTH, documents=documents)
+        history.valid_loss.append(loss)
 
     history = fit(
         model, draw, steps=steps, evaluate=evaluate, eval_every=EVAL_EVERY, seed=seed
@@ -201,4 +230,180 @@ ONE_PASS_POSITIONS = Experiment(
     verified={"variants": ["add", "concat"]},
     claims=ONE_PASS_CLAIMS,
     facts=one_pass_facts,
+)
+
+
+def one_pass_dropout(
+    settings: list[str], *, seed: int, steps: int
+) -> list[dict[str, Any]]:
+    """One row per setting of the dropout chapter's SETTINGS, for one seed,
+    read once."""
+    rows = []
+    for name in settings:
+        row = one_pass_run(
+            SETTINGS[name],
+            seed=seed,
+            steps=steps,
+            build=without_weight_dropout if name in PAPER else TransformerLM,
+            measure=training_text,
+        )
+        rows.append({"setting": name} | row)
+    return rows
+
+
+def training_text(model: TransformerLM, corpus: Corpus, _seed: int) -> dict[str, float]:
+    """The perplexity, dropout off, of the training stream's first tokens,
+    as many as the validation stream holds."""
+    first = corpus.stream("train")[: len(corpus.stream("valid"))]
+    return {"train_eval": math.exp(evaluate_lm(model, first, LENGTH))}
+
+
+DROPOUT_COMPARED = {
+    "paper-vs-none": ("paper", "none"),
+    "torch-vs-none": ("torch", "none"),
+    "paper-input": ("paper", "paper-no-input"),  # the notes' question
+    "torch-input": ("torch", "torch-no-input"),
+    "residual-vs-none": ("paper-no-input", "none"),
+    "torch-vs-paper": ("torch", "paper"),
+}
+READINGS = {"final_valid": "at the end", "train_eval": "training text"}
+
+
+def one_pass_dropout_facts(record: Record) -> dict[str, str]:
+    """Each comparison's interval at the end and on the training text; each
+    setting's final perplexity over the seeds."""
+    out = {}
+    for fact, (setting, other) in DROPOUT_COMPARED.items():
+        for key, suffix in zip(READINGS, ("", "-train"), strict=True):
+            values = per_seed(record, setting_difference(setting, other, key))
+            out[fact + suffix] = with_interval(values)
+    for setting in SETTINGS:
+        out[setting] = between(per_seed(record, final_of(setting)), ".0f")
+    out["seed-count"] = str(len(record.seeds))
+    return out
+
+
+def one_pass_dropout_table(record: Record) -> list[str]:
+    """Each comparison: its mean paired difference with the 95% interval, at
+    the end and on the training text, and the standard deviation of the
+    differences at the end over the seeds."""
+    lines = [f"{'setting - other':30}" + "".join(f"{r:>22}" for r in READINGS.values())]
+    for setting, other in DROPOUT_COMPARED.values():
+        cells = [
+            with_interval(per_seed(record, setting_difference(setting, other, key)))
+            for key in READINGS
+        ]
+        sd = statistics.stdev(per_seed(record, setting_difference(setting, other)))
+        label = f"{setting} - {other}"
+        lines.append(f"{label:30}" + "".join(f"{c:>22}" for c in cells) + f"{sd:6.1f}")
+    return lines
+
+
+def shift(setting: str, other: str) -> Callable[[list[Row]], float]:
+    """`setting` minus `other` on validation, less the same on the training
+    text with dropout off, on one seed."""
+    valid = setting_difference(setting, other)
+    seen = setting_difference(setting, other, "train_eval")
+    return lambda rows: valid(rows) - seen(rows)
+
+
+def input_over_rest(rows: list[Row]) -> float:
+    """What the paper's input dropout costs at the end, minus what the rest
+    of its setting costs, on one seed."""
+    rest = setting_difference("paper-no-input", "none")(rows)
+    return setting_difference("paper", "paper-no-input")(rows) - rest
+
+
+ONE_PASS_DROPOUT_CLAIMS = (
+    setting_claim("paper", "none", above=3),  # read once, dropout costs
+    setting_claim("torch", "none", above=5),
+    setting_claim("paper", "paper-no-input", above=2),  # the notes' question
+    setting_claim("torch", "torch-no-input", above=2),
+    setting_claim("paper-no-input", "none", above=-2, below=4),
+    Claim(
+        "the paper's input dropout costs more than the rest of its setting",
+        input_over_rest,
+        above=0,
+        interval=True,
+    ),
+    setting_claim("torch", "paper", above=1),
+    setting_claim("paper", "paper-no-input", "train_eval", above=2),
+    Claim(
+        "paper - none costs as much on the training text as on validation "
+        "(shift within 2 either way)",
+        shift("paper", "none"),
+        above=-2,
+        below=2,
+        interval=True,
+    ),
+    Claim(
+        "and so does the input dropout (paper - paper-no-input)",
+        shift("paper", "paper-no-input"),
+        above=-2,
+        below=2,
+        interval=True,
+    ),
+    Claim(
+        "every run is still improving at the last evaluation",
+        lambda rows: all(r["final_valid"] == r["best_valid"] for r in rows),
+    ),
+)
+
+ONE_PASS_DROPOUT = Experiment(
+    name="lm-one-pass-dropout",
+    chapter="one-pass.md",
+    run=one_pass_dropout,
+    settings=dict(settings=list(SETTINGS), steps=845),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7),
+    key=("setting",),
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    verified={"settings": ["paper", "paper-no-input"]},
+    claims=ONE_PASS_DROPOUT_CLAIMS,
+    facts=one_pass_dropout_facts,
+)
+
+MASK_PAIR = ("windows", "documents")
+
+
+def one_pass_masks(
+    variants: list[str], *, seed: int, steps: int
+) -> list[dict[str, Any]]:
+    """One row per variant of MASK_PAIR, for one seed, read once; each model
+    also read both ways."""
+    rows = []
+    for variant in variants:
+        if variant not in MASK_PAIR:
+            raise ValueError(f"variants: expected some of {MASK_PAIR}, got {variant!r}")
+        row = one_pass_run(
+            {},
+            seed=seed,
+            steps=steps,
+            measure=both_readings,
+            documents=variant == "documents",
+        )
+        rows.append({"variant": variant} | row)
+    return rows
+
+
+def both_readings(model: TransformerLM, corpus: Corpus, _seed: int) -> dict[str, float]:
+    """The validation perplexity read as plain windows and with the labels."""
+    valid = corpus.stream("valid")
+    return {
+        "read_windows": math.exp(evaluate_lm(model, valid, LENGTH)),
+        "read_documents": math.exp(evaluate_lm(model, valid, LENGTH, documents=True)),
+    }
+
+
+ONE_PASS_MASKS = Experiment(
+    name="lm-one-pass-masks",
+    chapter="one-pass.md",
+    run=one_pass_masks,
+    settings=dict(variants=list(MASK_PAIR), steps=845),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7),
+    key=("variant",),
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    verified={"variants": ["documents"]},
+    claims=(),
 )

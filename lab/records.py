@@ -860,12 +860,18 @@ def verify(
     beyond tolerance and the claims the re-run breaks.
 
     The runs start longest first, by the time their records took, so that
-    the jobs finish together instead of one long run ending alone.
+    the jobs finish together instead of one long run ending alone; a re-run
+    of some variants (`verified`) counts their share of the seed's time.
     """
 
     def recorded_seconds(e: Experiment) -> float:
         seconds = load_record(e.name, folder).data.get("seconds_by_seed", {})
-        return float(seconds.get(str(e.development[0]), 0.0))
+        share = 1.0
+        for name, some in e.verified.items():
+            every = e.settings.get(name)
+            if isinstance(some, list) and isinstance(every, list) and every:
+                share *= len(some) / len(every)
+        return share * float(seconds.get(str(e.development[0]), 0.0))
 
     ordered = sorted(experiments, key=recorded_seconds, reverse=True)
     units = {e.verify_unit(numerics): None for e in ordered}

@@ -305,6 +305,47 @@ def test_verify_re_runs_only_the_verified_rows_and_claims_with_the_rest(
     assert any("breaks the claim 'b above a'" in p for p in problems), problems
 
 
+def test_verify_starts_the_longest_re_run_first_counting_a_verified_part(
+    tmp_path, monkeypatch
+):
+    def by_variant(seed, variants):
+        return [{"variant": v, "value": float(seed)} for v in variants]
+
+    # whole: 50 s a seed; part: 120 s a seed, but one of its four variants
+    # re-run (30 s); longest: 80 s.
+    declared = {"whole": 50.0, "part": 120.0, "longest": 80.0}
+    experiments = [
+        tiny(
+            name=name,
+            run=by_variant,
+            settings={"variants": ["a", "b", "c", "d"]},
+            verified={"variants": ["a"]} if name == "part" else {},
+            key=("variant",),
+        )
+        for name in declared
+    ]
+    for e in experiments:
+        variants = e.verify_unit(records.Numerics()).settings["variants"]
+        results = {str(s): by_variant(s, variants) for s in e.seeds}
+        data = {field: {} for field in records.RECORD_FIELDS} | {
+            "results": results,
+            "seconds_by_seed": {"0": declared[e.name]},
+        }
+        (tmp_path / f"{e.name}.json").write_text(json.dumps(data))
+    started = []
+
+    def reproduce(units, jobs, scheduler=None):
+        started.extend(unit.name for unit in units)
+        return {
+            (u.name, u.seed): (by_variant(u.seed, u.settings["variants"]), 0.0)
+            for u in units
+        }
+
+    monkeypatch.setattr(records, "run_all", reproduce)
+    assert records.verify(experiments, tmp_path, 1) == []
+    assert started == ["longest", "whole", "part"]
+
+
 def test_other_numerics_are_for_verify_only(capsys):
     with pytest.raises(SystemExit):
         main(["experiments", "reverse-demo", "--threads", "2"])
