@@ -12,7 +12,7 @@ import math
 import statistics
 from collections.abc import Callable
 from dataclasses import replace
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ from lab.dropout_runs import (
     without_weight_dropout,
 )
 from lab.lm import ENGINE, Build, word_order
+from lab.masks_runs import FACTS, interval_claim, within
 from lab.positional_runs import (
     BUILDS,
     LM_POSITIONS,
@@ -51,11 +52,13 @@ __all__ = [
     "DROPOUT_COMPARED",
     "EVAL_EVERY",
     "LENGTH",
+    "MASK_FACTS",
     "MASK_PAIR",
     "ONE_PASS_CLAIMS",
     "ONE_PASS_DROPOUT",
     "ONE_PASS_DROPOUT_CLAIMS",
     "ONE_PASS_MASKS",
+    "ONE_PASS_MASK_CLAIMS",
     "ONE_PASS_POSITIONS",
     "ONE_PASS_VARIANTS",
     "READINGS",
@@ -68,6 +71,7 @@ __all__ = [
     "one_pass_dropout_table",
     "one_pass_facts",
     "one_pass_masks",
+    "one_pass_masks_facts",
     "one_pass_positions",
     "one_pass_run",
     "order_and_position",
@@ -287,15 +291,14 @@ def one_pass_dropout_table(record: Record) -> list[str]:
     """Each comparison: its mean paired difference with the 95% interval, at
     the end and on the training text, and the standard deviation of the
     differences at the end over the seeds."""
-    lines = [f"{'setting - other':30}" + "".join(f"{r:>22}" for r in READINGS.values())]
+    heads = "".join(f"{h:>24}" for h in READINGS.values())
+    lines = [f"{'setting - other':24}{heads}{'sd':>6}"]
     for setting, other in DROPOUT_COMPARED.values():
-        cells = [
-            with_interval(per_seed(record, setting_difference(setting, other, key)))
-            for key in READINGS
-        ]
-        sd = statistics.stdev(per_seed(record, setting_difference(setting, other)))
-        label = f"{setting} - {other}"
-        lines.append(f"{label:30}" + "".join(f"{c:>22}" for c in cells) + f"{sd:6.1f}")
+        difference = partial(setting_difference, setting, other)
+        values = [per_seed(record, difference(key)) for key in READINGS]
+        cells = "".join(f"{with_interval(v):>24}" for v in values)
+        sd = statistics.stdev(values[0])  # at the end
+        lines.append(f"{setting + ' - ' + other:24}{cells}{sd:6.1f}")
     return lines
 
 
@@ -395,6 +398,43 @@ def both_readings(model: TransformerLM, corpus: Corpus, _seed: int) -> dict[str,
     }
 
 
+MASK_FACTS = (
+    "documents-vs-windows",
+    "windows-read-documents",
+    "documents-read-windows",
+)
+
+
+def one_pass_masks_facts(record: Record) -> dict[str, str]:
+    """Each comparison's interval, in hundredths; the number of seeds."""
+    out = {
+        name: with_interval(per_seed(record, FACTS[name]), "+.2f")
+        for name in MASK_FACTS
+    }
+    out["seed-count"] = str(len(record.seeds))
+    return out
+
+
+ONE_PASS_MASK_CLAIMS = (
+    within(
+        "the document mask moves the final perplexity by less than 3",
+        FACTS["documents-vs-windows"],
+        3.0,
+    ),
+    interval_claim(
+        "read with document labels, the windows model is worse, by less than 0.2",
+        FACTS["windows-read-documents"],
+        above=0.0,
+        below=0.2,
+    ),
+    interval_claim(
+        "read without them, the documents model is worse, by less than 0.2",
+        FACTS["documents-read-windows"],
+        above=0.0,
+        below=0.2,
+    ),
+)
+
 ONE_PASS_MASKS = Experiment(
     name="lm-one-pass-masks",
     chapter="one-pass.md",
@@ -405,5 +445,6 @@ ONE_PASS_MASKS = Experiment(
     key=("variant",),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"variants": ["documents"]},
-    claims=(),
+    claims=ONE_PASS_MASK_CLAIMS,
+    facts=one_pass_masks_facts,
 )
