@@ -48,6 +48,7 @@ __all__ = [
     "dropout_table",
     "end_train",
     "final_of",
+    "gain_claim",
     "gap",
     "held_out",
     "input_dropout_run",
@@ -237,6 +238,14 @@ def lm_dropout(
 def below_none(rows: list[Row], method: str, rate: float) -> float:
     """How far a kind of dropout ends below no dropout at all."""
     return final(rows, method="sum", rate=0.0) - final(rows, method=method, rate=rate)
+
+
+def gain_claim(method: str, rate: float, **bounds: float) -> Claim:
+    """A claim on the 95% interval of the mean gain of (method, rate) over no
+    dropout in final perplexity (below_none; Claim's bounds)."""
+    says = f"{method} at {rate}: mean paired gain over no dropout, final perplexity"
+    gain = partial(below_none, method=method, rate=rate)
+    return Claim(says, gain, interval=True, **bounds)
 
 
 def real_dropout_facts(record: Record) -> dict[str, str]:
