@@ -143,10 +143,9 @@ REAL_DROPOUT = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("method", "rate"),
-    # Another machine: the recorded seeds spread over up to 5.9 (best) and 4.2
-    # (final); re-runs of seed 0 with other numerics moved them by up to 2.5
-    # and 4.4.
-    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    # The recorded seeds spread over up to 5.2 (best) and 8.1 (final, word
+    # dropout); the re-run of seed 0 with two threads and no oneDNN kept within.
+    tolerance={"best_valid": 7.0, "final_valid": 9.0},
     claims=(  # on seeds 0-4, before 5-7 were read; gains on the 95% interval
         Claim(
             "without dropout the model overfits: it ends more than 5% above its best",

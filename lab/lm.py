@@ -71,8 +71,8 @@ PROMPT = ("The", "assert", "statement")
 # and PyTorch's attention kernel: the engine's chunked loss, which rounds
 # otherwise, and its causal attention, whose dropout draws otherwise, stay
 # off for them until they are recorded again. Experiments recorded since
-# train with the engine's defaults (ENGINE): lm-positions, lm-dropout-settings,
-# lm-masks and this page's lm-demo.
+# train with the engine's defaults (ENGINE): lm-positions, lm-dropout,
+# lm-dropout-settings, lm-masks, this page's lm-demo and the one-pass page's.
 RECORDED_ENGINE = {"chunked_loss": False, "causal_attention": False}
 ENGINE: dict[str, bool] = {}
 Build = Callable[[int, LMConfig], TransformerLM]  # (vocab_size, config) -> model

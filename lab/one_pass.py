@@ -360,6 +360,8 @@ ONE_PASS_DROPOUT = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("setting",),
+    # The recorded seeds spread over up to 3.3; the re-run of seed 0's pair
+    # with two threads and no oneDNN stayed within this.
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"settings": ["paper", "paper-no-input"]},
     claims=ONE_PASS_DROPOUT_CLAIMS,
@@ -443,6 +445,8 @@ ONE_PASS_MASKS = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("variant",),
+    # The recorded seeds spread over up to 1.6; the re-run of seed 0's
+    # documents model with two threads and no oneDNN stayed within this.
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"variants": ["documents"]},
     claims=ONE_PASS_MASK_CLAIMS,
