@@ -199,9 +199,10 @@ REAL_SETTINGS = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7, 8, 9),
     key=("setting",),
-    # As lm-dropout's: re-runs of seed 0 with other numerics moved it by up
-    # to 4.4.
+    # Re-runs of seed 0 with other numerics moved it by up to 4.4; CI's
+    # --verify re-runs the notes' pair, the paper's setting with and without.
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    verified={"settings": ["paper", "paper-no-input"]},
     claims=SETTINGS_CLAIMS,
     facts=settings_facts,
 )
