@@ -560,13 +560,24 @@ LM_REGIMES = Experiment(
             above=0.04,
         ),
         Claim(
+            "plentiful minus scarce, validation's gain over those steps: more "
+            "than 0.04 (the 95% interval of the mean paired difference)",
+            lambda rows: (
+                regime("plentiful", "gain")(rows) - regime("scarce", "gain")(rows)
+            ),
+            above=0.04,
+            interval=True,
+        ),
+        Claim(
             "on the pydoc test topics, the scarce model (trained on their "
-            "corpus) ends more than 0.08 bits per byte below the plentiful one",
+            "corpus) ends more than 0.12 bits per byte below the plentiful one "
+            "(the interval)",
             lambda rows: (
                 regime("plentiful", "scarce_test_bits")(rows)
                 - regime("scarce", "scarce_test_bits")(rows)
             ),
-            above=0.08,
+            above=0.12,
+            interval=True,
         ),
         Claim(
             "on the documentation's test pages, the scarce model ends more "
@@ -576,6 +587,15 @@ LM_REGIMES = Experiment(
                 / regime("plentiful", "plentiful_test_bits")(rows)
             ),
             above=1.4,
+        ),
+        Claim(
+            "there, more than 1 bit per byte above it (the interval)",
+            lambda rows: (
+                regime("scarce", "plentiful_test_bits")(rows)
+                - regime("plentiful", "plentiful_test_bits")(rows)
+            ),
+            above=1.0,
+            interval=True,
         ),
     ),
     facts=regimes_facts,
