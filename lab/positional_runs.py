@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lab.common import (
@@ -31,31 +32,41 @@ from lab.common import (
     spread,
     steps_to,
 )
-from lab.lm import ENGINE, Build, final, lm_run, over_seeds
+from lab.lm import ENGINE, Build, final, lm_run, over_seeds, word_order
 from lab.records import Claim, Experiment, Record, Row, with_interval
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
-from literate_transformer.lm import LMConfig, TransformerLM
+from literate_transformer.lm import LMConfig, TransformerLM, evaluate_lm
+from literate_transformer.lm_command import LM_BASE
 from literate_transformer.model import Transformer
 from literate_transformer.positional import sinusoidal_encoding
 from literate_transformer.tasks import SyntheticTask, TaskName
+from literate_transformer.text import EOD, PAD, load_corpus
 from literate_transformer.train import History, accuracy
+from literate_transformer.train import fit as fit_loop  # lab.common's fit: tasks
 
 __all__ = [
     "BUILDS",
     "COMPARISONS",
     "ENERGY",
+    "LAYOUTS",
     "LENGTHS",
+    "LM_ALIGNED",
     "LM_POSITIONS",
     "MAGNITUDES",
     "POSITIONED",
     "POSITION_VARIANTS",
     "SCALES",
+    "SKIP",
     "ProjectedTokens",
     "accuracy_of",
+    "aligned_loss",
+    "aligned_run",
+    "aligned_windows",
     "behind",
     "behind_add",
+    "both_layouts",
     "build_variant",
     "compare_positions",
     "concat_advantage",
@@ -63,8 +74,10 @@ __all__ = [
     "difference",
     "length_generalisation",
     "lengths",
+    "lengths_facts",
     "linear_probe",
     "linear_probe_accuracy",
+    "lm_aligned",
     "lm_positions",
     "loud_cost",
     "magnitudes_facts",
@@ -245,6 +258,18 @@ def positions_facts(record: Record) -> dict[str, str]:
         "final-tokens": between([r["token_accuracy"] for r in placed], ".0%"),
         "none-tokens": between(none, ".0%"),
         "none-tokens-0": f"{accuracy_of(record.rows(0), 'none'):.2f}",
+    } | {  # the mean paired difference from add on each task, 95% interval
+        f"{variant}-vs-add-{task}": with_interval(
+            per_seed(
+                record,
+                lambda rows, v=variant, t=task: (
+                    accuracy_of(rows, v, t) - accuracy_of(rows, "add", t)
+                ),
+            ),
+            "+.3f",
+        )
+        for variant in ("concat", "learned")
+        for task in ("reverse", "copy")
     }
 
 
@@ -262,6 +287,17 @@ def magnitudes_facts(record: Record) -> dict[str, str]:
         "concat-loud-steps": f"{statistics.mean(map(steps_or_never, concat_loud)):.0f}",
         "loud-cost": between(per_seed(record, loud_cost)),
         "concat-advantage": between(per_seed(record, concat_advantage)),
+        "loud-cost-mean": with_interval(per_seed(record, loud_cost), "+.3f"),
+        "concat-advantage-mean": with_interval(
+            per_seed(record, concat_advantage), "+.3f"
+        ),
+        "quiet-vs-add": with_interval(
+            per_seed(
+                record,
+                lambda rows: accuracy_of(rows, "add-quiet") - accuracy_of(rows, "add"),
+            ),
+            "+.3f",
+        ),
     }
 
 
@@ -366,6 +402,15 @@ def energy_facts(record: Record) -> dict[str, str]:
         "token-ratio": between(
             [r["after"]["tokens"] / r["before"]["tokens"] for r in rows], ".3f"
         ),
+        "query-ratio-mean": with_interval(
+            [r["after"]["query"] / r["random"] for r in rows], ".2f"
+        ),
+        "key-ratio-mean": with_interval(
+            [r["after"]["key"] / r["random"] for r in rows], ".2f"
+        ),
+        "token-ratio-mean": with_interval(
+            [r["after"]["tokens"] / r["before"]["tokens"] for r in rows], ".3f"
+        ),
     }
 
 
@@ -439,6 +484,27 @@ def tokens_at(rows: list[Row], variant: str, length: int) -> float:
     return pick(rows, variant=variant)["tokens"][str(length)]
 
 
+def lengths_facts(record: Record) -> dict[str, str]:
+    """Each variant's tokens right at length 10 over the seeds, and the
+    paired differences there (mean and 95% interval)."""
+    found = {
+        f"{variant}-10": between(
+            [r["tokens"]["10"] for r in record.rows() if r["variant"] == variant],
+            ".0%",
+        )
+        for variant in ("add", "learned", "rotary")
+    }
+    for variant, other in (("rotary", "add"), ("add", "learned")):
+        differences = per_seed(
+            record,
+            lambda rows, v=variant, o=other: (
+                tokens_at(rows, v, 10) - tokens_at(rows, o, 10)
+            ),
+        )
+        found[f"{variant}-vs-{other}-10"] = with_interval(differences, "+.2f")
+    return found
+
+
 LENGTHS = Experiment(
     name="lengths",
     chapter="positional-lab.md",
@@ -480,13 +546,7 @@ LENGTHS = Experiment(
             below=0.8,
         ),
     ),
-    facts=lambda record: {
-        f"{variant}-10": between(
-            [r["tokens"]["10"] for r in record.rows() if r["variant"] == variant],
-            ".0%",
-        )
-        for variant in ("add", "learned", "rotary")
-    },
+    facts=lengths_facts,
 )
 
 # How each variant gives the model its positions: options of LM_BASE (width
@@ -739,3 +799,136 @@ def order_rise(rows: list[Row], variant: str) -> float:
 def behind(rows: list[Row], variant: str, other: str) -> float:
     """How far `variant` ends above `other` (in validation perplexity)."""
     return final(rows, variant=variant) - final(rows, variant=other)
+
+
+SKIP = -100  # the targets of the padding: fit's and the loss's ignore_index
+
+
+def aligned_windows(stream: Tensor, length: int = 64) -> tuple[Tensor, Tensor]:
+    """A stream of documents, each ended by EOD, cut into windows that start
+    at a document's first word and every `length` words after it: (inputs,
+    next words), each (n, length). A document's last window is filled with
+    PAD, whose targets are SKIP; the target of its last word is the EOD."""
+    if not isinstance(stream, Tensor) or stream.dim() != 1 or len(stream) < 2:
+        raise TypeError(f"stream: expected 1-D token ids, got {stream!r:.60}")
+    if int(stream[-1]) != EOD:
+        raise ValueError(f"stream: expected documents each ended by EOD={EOD}")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(f"length: expected a positive int, got {length!r}")
+    ends = (stream == EOD).nonzero().flatten().tolist()
+    inputs, targets = [], []
+    start = 0
+    for end in ends:  # the document's words: stream[start:end]
+        for first in range(start, end, length):
+            last = min(first + length, end)
+            row = torch.full((2, length), PAD)
+            row[1] = SKIP
+            row[0, : last - first] = stream[first:last]
+            row[1, : last - first] = stream[first + 1 : last + 1]
+            inputs.append(row[0])
+            targets.append(row[1])
+        start = end + 1
+    return torch.stack(inputs), torch.stack(targets)
+
+
+@torch.no_grad()
+def aligned_loss(model: TransformerLM, stream: Tensor) -> float:
+    """Mean cross-entropy per word of `stream` read in aligned windows."""
+    inputs, targets = aligned_windows(stream, model.max_len)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for start in range(0, len(inputs), 64):  # 64 windows at a time
+        logits = model(inputs[start : start + 64])
+        chunk = targets[start : start + 64].flatten()
+        loss = F.cross_entropy(logits.flatten(0, 1), chunk, ignore_index=SKIP)
+        total += loss.item() * int((chunk != SKIP).sum())
+    model.train(was_training)
+    return total / int((targets != SKIP).sum())
+
+
+LAYOUTS = ("stream", "aligned")
+
+
+def aligned_run(
+    options: dict[str, Any], *, seed: int, steps: int, eval_every: int = 50
+) -> dict[str, Any]:
+    """LM_BASE with `options` trained on aligned windows of the training
+    pages, drawn at random; validation read in aligned windows."""
+    corpus = load_corpus()
+    inputs, targets = aligned_windows(corpus.stream("train"))
+    valid = corpus.stream("valid")
+    torch.manual_seed(seed)
+    model = TransformerLM(len(corpus.vocab), replace(LM_BASE, **options))
+    use_engine(model, **ENGINE)
+
+    def draw(data: torch.Generator) -> tuple[tuple[Tensor, ...], Tensor]:
+        pick = torch.randint(0, len(inputs), (32,), generator=data)
+        return (inputs[pick],), targets[pick]
+
+    def evaluate(history: History) -> None:
+        history.valid_loss.append(aligned_loss(model, valid))
+
+    history = fit_loop(
+        model, draw, steps=steps, evaluate=evaluate, eval_every=eval_every, seed=seed
+    )
+    curve = history.valid_perplexity
+    train = [  # the training perplexity of the steps since the last evaluation
+        math.exp(statistics.mean(history.loss[max(0, step - eval_every) : step]))
+        for step in history.eval_step
+    ]
+    row = {
+        "eval_step": history.eval_step,
+        "valid_curve": curve,
+        "train_curve": train,
+        "best_valid": min(curve),
+        "final_valid": curve[-1],
+        "train": train[-1],
+        "seconds": history.seconds,
+    }
+    return row | both_layouts(model, valid) | word_order(model, valid, seed=seed)
+
+
+def both_layouts(model: TransformerLM, valid: Tensor) -> dict[str, float]:
+    """The validation perplexity read in either layout."""
+    consecutive = evaluate_lm(model, valid, model.max_len)
+    return {
+        "aligned_valid": math.exp(aligned_loss(model, valid)),
+        "stream_valid": math.exp(consecutive),
+    }
+
+
+def lm_aligned(variants: list[str], *, seed: int, steps: int) -> list[dict[str, Any]]:
+    """Each variant of LM_POSITIONS in both layouts, for one seed: its curve
+    read as trained, and the final perplexity read either way."""
+    rows = []
+    for variant in variants:
+        options = LM_POSITIONS[variant] | {"tie_embeddings": False}
+        for layout in LAYOUTS:
+            if layout == "stream":
+                row = lm_run(
+                    options,
+                    seed=seed,
+                    steps=steps,
+                    order=True,
+                    engine=ENGINE,
+                    measure=both_layouts,
+                )
+            else:
+                row = aligned_run(options, seed=seed, steps=steps)
+            rows.append({"variant": variant, "layout": layout} | row)
+    return rows
+
+
+LM_ALIGNED = Experiment(
+    name="lm-aligned",
+    chapter="positional-lab.md",
+    run=lm_aligned,
+    settings=dict(variants=["add", "learned", "rotary", "none"], steps=400),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7),
+    key=("variant", "layout"),
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    verified={"variants": ["add", "rotary"]},
+    claims=(),
+)

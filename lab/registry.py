@@ -10,9 +10,14 @@ from lab import records
 from lab.dropout import DROPOUT_METHODS, DROPOUT_RATES, REAL_DROPOUT, REAL_SETTINGS
 from lab.lm import LM_DEMO, LM_GPT2, LM_REGIMES
 from lab.masks import REAL_MASKS
-from lab.one_pass import ONE_PASS_DROPOUT, ONE_PASS_MASKS, ONE_PASS_POSITIONS
+from lab.one_pass import (
+    ONE_PASS_ALIGNED,
+    ONE_PASS_DROPOUT,
+    ONE_PASS_MASKS,
+    ONE_PASS_POSITIONS,
+)
 from lab.positional import POSITIONS, REAL_POSITIONS
-from lab.positional_runs import ENERGY, LENGTHS, MAGNITUDES
+from lab.positional_runs import ENERGY, LENGTHS, LM_ALIGNED, MAGNITUDES
 from lab.records import Experiment, Record, load_record
 from lab.transformer import REVERSE_DEMO
 
@@ -32,10 +37,12 @@ EXPERIMENTS: dict[str, Experiment] = {
         LM_GPT2,
         LM_REGIMES,
         REAL_POSITIONS,
+        LM_ALIGNED,
         REAL_DROPOUT,
         REAL_SETTINGS,
         REAL_MASKS,
         ONE_PASS_POSITIONS,
+        ONE_PASS_ALIGNED,
         ONE_PASS_DROPOUT,
         ONE_PASS_MASKS,
     )
