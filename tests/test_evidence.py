@@ -94,6 +94,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "64": "LM_BASE's width (lm_command.py), asserted in the question chapters",
         "13.5": "lm-dropout's passes over the corpus, asserted in dropout.md",
         "90,762": "the pydoc corpus's training words, asserted in lm.md",
+        "0.02": "the bound of the positions claims (concatenation, learned "
+        "positions never 0.02 behind the sum), declared in positional.md",
     },
     "lm.md": {
         "0.2": "lab/common.py: fit's lr_factor, the synthetic chapters' runs",
