@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lab.common import between, per_seed, pick
-from lab.records import Claim, Experiment, Record, Row, mean_interval
+from lab.records import Claim, Experiment, Record, Row, mean_interval, with_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.lm import (
     GPT2_DESIGN,
@@ -521,6 +521,11 @@ def regimes_facts(record: Record) -> dict[str, str]:
         )
         mean, low, high = mean_interval(differences)
         found[f"{fact}-difference"] = f"{mean:+.2f} ({low:+.2f} to {high:+.2f})"
+    gains = per_seed(
+        record,
+        lambda rows: regime("plentiful", "gain")(rows) - regime("scarce", "gain")(rows),
+    )
+    found["gain-difference"] = with_interval(gains, "+.3f")
     return found
 
 
