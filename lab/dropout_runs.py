@@ -23,7 +23,7 @@ from torch import Tensor
 
 from lab.common import BASE_MODEL, between, down, fit, per_seed, pick, spread, up
 from lab.lm import ENGINE, final, lm_run, over_seeds
-from lab.records import Claim, Record, Row, with_interval
+from lab.records import Claim, Experiment, Record, Row, with_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
 from literate_transformer.lm import LMConfig, TransformerLM, evaluate_lm
@@ -35,8 +35,11 @@ __all__ = [
     "MEASURES",
     "METHODS",
     "PAPER",
+    "PAPER_0_3",
     "RATES",
     "SETTINGS",
+    "SETTINGS_0_3",
+    "SETTINGS_AT_0_3",
     "SETTING_COMPARISONS",
     "below_none",
     "best_below_none",
@@ -58,6 +61,7 @@ __all__ = [
     "model_minus_sum",
     "overfit",
     "rate_rise",
+    "rated",
     "real_dropout_facts",
     "setting_claim",
     "setting_difference",
@@ -345,6 +349,14 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "torch-no-input": dict(dropout=0.1, input_dropout=0.0),
 }
 PAPER = ("paper", "paper-no-input")  # no dropout on the attention weights
+# The four settings with dropout at 0.3 (lm-dropout-settings-0.3), named
+# "paper-0.3" and so on; "none" is the same run at either rate.
+SETTINGS_0_3 = {
+    f"{name}-0.3": options | {"dropout": 0.3}
+    for name, options in SETTINGS.items()
+    if name != "none"
+}
+PAPER_0_3 = tuple(f"{name}-0.3" for name in PAPER)
 
 
 def without_weight_dropout(vocab_size: int, config: LMConfig) -> TransformerLM:
@@ -359,12 +371,14 @@ def without_weight_dropout(vocab_size: int, config: LMConfig) -> TransformerLM:
 def lm_dropout_settings(
     settings: list[str], *, seed: int, steps: int
 ) -> list[dict[str, Any]]:
-    """One row per setting of SETTINGS, for one seed, with the engine on."""
+    """One row per setting of SETTINGS or SETTINGS_0_3, for one seed, with
+    the engine on."""
     rows = []
     for name in settings:
-        build = without_weight_dropout if name in PAPER else TransformerLM
+        paper = name in PAPER + PAPER_0_3
+        build = without_weight_dropout if paper else TransformerLM
         row = lm_run(
-            SETTINGS[name],
+            (SETTINGS | SETTINGS_0_3)[name],
             seed=seed,
             steps=steps,
             build=build,
@@ -417,13 +431,20 @@ SETTING_COMPARISONS: dict[str, tuple[str, str]] = {
 }
 
 
-def settings_table(record: Record) -> list[str]:
+def rated(name: str, suffix: str) -> str:
+    """A setting's name in a record at another rate: ("paper", "-0.3") ->
+    "paper-0.3"; "none" stays "none"."""
+    return name if name == "none" else name + suffix
+
+
+def settings_table(record: Record, suffix: str = "") -> list[str]:
     """Each comparison: the mean paired difference, at the end and at the
     best evaluation, with its 95% interval, and in the training text's
-    perplexity in evaluation mode."""
+    perplexity in evaluation mode (`suffix`: the settings' rate, as rated)."""
     keys = ("final_valid", "best_valid", "train_eval")
     lines = [f"{'setting - other':30}" + "".join(f"{k:>24}" for k in keys)]
-    for setting, other in SETTING_COMPARISONS.values():
+    for pair in SETTING_COMPARISONS.values():
+        setting, other = (rated(name, suffix) for name in pair)
         cells = [
             with_interval(per_seed(record, setting_difference(setting, other, key)))
             for key in keys
@@ -439,16 +460,32 @@ def final_of(setting: str) -> Callable[[list[Row]], float]:
     return lambda rows: float(pick(rows, setting=setting)["final_valid"])
 
 
-def settings_facts(record: Record) -> dict[str, str]:
+def settings_facts(record: Record, suffix: str = "") -> dict[str, str]:
     """Each setting's final perplexity; each comparison's interval at the end,
-    at the best evaluation and on the training text."""
+    at the best evaluation and on the training text (`suffix`: as rated)."""
     names = dict.fromkeys(r["setting"] for r in record.rows())
     out = {name: over_seeds(record, final_of(name)) for name in names}
-    for fact, (setting, other) in SETTING_COMPARISONS.items():
-        for key, suffix in (("final_valid", ""), ("best_valid", "-best")):
+    for fact, pair in SETTING_COMPARISONS.items():
+        setting, other = (rated(name, suffix) for name in pair)
+        for key, ending in (("final_valid", ""), ("best_valid", "-best")):
             values = per_seed(record, setting_difference(setting, other, key))
-            out[fact + suffix] = with_interval(values)
+            out[fact + ending] = with_interval(values)
         train = per_seed(record, setting_difference(setting, other, "train_eval"))
         out[fact + "-train"] = with_interval(train)
     out["seed-count"] = str(len(record.seeds))
     return out
+
+
+SETTINGS_AT_0_3 = Experiment(
+    name="lm-dropout-settings-0.3",
+    chapter="dropout-lab.md",
+    run=lm_dropout_settings,
+    settings=dict(settings=["none", *SETTINGS_0_3], steps=600),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7),
+    key=("setting",),
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    verified={"settings": list(PAPER_0_3)},
+    claims=(),
+    facts=partial(settings_facts, suffix="-0.3"),
+)
