@@ -31,7 +31,6 @@ from lab.lm import ENGINE, Build, word_order
 from lab.masks_runs import FACTS, interval_claim, within
 from lab.positional_runs import (
     BUILDS,
-    LAYOUTS,
     LM_POSITIONS,
     aligned_loss,
     aligned_windows,
@@ -42,7 +41,7 @@ from lab.positional_runs import (
     position_probe,
     probe,
 )
-from lab.records import Claim, Experiment, Record, Row, with_interval
+from lab.records import PROBE_STEPS, Claim, Experiment, Record, Row, with_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.lm import TransformerLM, evaluate_lm, windows
 from literate_transformer.lm_command import LM_BASE
@@ -63,6 +62,7 @@ __all__ = [
     "ONE_PASS_CLAIMS",
     "ONE_PASS_DROPOUT",
     "ONE_PASS_DROPOUT_CLAIMS",
+    "ONE_PASS_LAYOUTS",
     "ONE_PASS_MASKS",
     "ONE_PASS_MASK_CLAIMS",
     "ONE_PASS_POSITIONS",
@@ -252,7 +252,8 @@ ONE_PASS_POSITIONS = Experiment(
     facts=one_pass_facts,
 )
 
-ALIGNED_VARIANTS = ("add", "learned", "rotary", "none")
+ALIGNED_VARIANTS = ("add", "learned", "rotary")  # the absolute two, a relative
+ONE_PASS_LAYOUTS = ("cut", "aligned")  # read once, the stream is always cut
 
 
 def aligned_readings(model: TransformerLM, corpus: Corpus, seed: int) -> dict[str, Any]:
@@ -268,7 +269,7 @@ def one_pass_aligned(
     rows = []
     for variant in variants:
         options = LM_POSITIONS[variant] | {"tie_embeddings": False}
-        for layout in LAYOUTS:
+        for layout in ONE_PASS_LAYOUTS:
             row = one_pass_run(
                 options,
                 seed=seed,
@@ -290,6 +291,7 @@ ONE_PASS_ALIGNED = Experiment(
     key=("variant", "layout"),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"variants": ["add", "rotary"]},
+    probe={"steps": PROBE_STEPS, "variants": ["rotary"]},  # as lm-aligned's
     claims=(),
 )
 

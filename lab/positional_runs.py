@@ -33,11 +33,11 @@ from lab.common import (
     steps_to,
 )
 from lab.lm import ENGINE, Build, final, lm_run, over_seeds, word_order
-from lab.records import Claim, Experiment, Record, Row, with_interval
+from lab.records import PROBE_STEPS, Claim, Experiment, Record, Row, with_interval
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
-from literate_transformer.lm import LMConfig, TransformerLM, evaluate_lm
+from literate_transformer.lm import LMConfig, TransformerLM, evaluate_lm, windows
 from literate_transformer.lm_command import LM_BASE
 from literate_transformer.model import Transformer
 from literate_transformer.positional import sinusoidal_encoding
@@ -49,6 +49,7 @@ from literate_transformer.train import fit as fit_loop  # lab.common's fit: task
 __all__ = [
     "BUILDS",
     "COMPARISONS",
+    "CUTS",
     "ENERGY",
     "LAYOUTS",
     "LENGTHS",
@@ -62,7 +63,6 @@ __all__ = [
     "ProjectedTokens",
     "accuracy_of",
     "aligned_loss",
-    "aligned_run",
     "aligned_windows",
     "behind",
     "behind_add",
@@ -72,6 +72,7 @@ __all__ = [
     "concat_advantage",
     "concat_positions",
     "difference",
+    "layout_run",
     "length_generalisation",
     "lengths",
     "lengths_facts",
@@ -847,16 +848,22 @@ def aligned_loss(model: TransformerLM, stream: Tensor) -> float:
     return total / int((targets != SKIP).sum())
 
 
-LAYOUTS = ("stream", "aligned")
+LAYOUTS = ("random", "cut", "aligned")
+CUTS = {"cut": windows, "aligned": aligned_windows}  # layout -> the cut
 
 
-def aligned_run(
-    options: dict[str, Any], *, seed: int, steps: int, eval_every: int = 50
+def layout_run(
+    options: dict[str, Any],
+    *,
+    seed: int,
+    steps: int,
+    layout: str,
+    eval_every: int = 50,
 ) -> dict[str, Any]:
-    """LM_BASE with `options` trained on aligned windows of the training
-    pages, drawn at random; validation read in aligned windows."""
+    """LM_BASE with `options` trained on the windows of the training pages
+    that CUTS[layout] makes, drawn at random; validation read the same way."""
     corpus = load_corpus()
-    inputs, targets = aligned_windows(corpus.stream("train"))
+    inputs, targets = CUTS[layout](corpus.stream("train"), 64)
     valid = corpus.stream("valid")
     torch.manual_seed(seed)
     model = TransformerLM(len(corpus.vocab), replace(LM_BASE, **options))
@@ -867,7 +874,10 @@ def aligned_run(
         return (inputs[pick],), targets[pick]
 
     def evaluate(history: History) -> None:
-        history.valid_loss.append(aligned_loss(model, valid))
+        if layout == "aligned":
+            history.valid_loss.append(aligned_loss(model, valid))
+        else:
+            history.valid_loss.append(evaluate_lm(model, valid, 64))
 
     history = fit_loop(
         model, draw, steps=steps, evaluate=evaluate, eval_every=eval_every, seed=seed
@@ -890,22 +900,23 @@ def aligned_run(
 
 
 def both_layouts(model: TransformerLM, valid: Tensor) -> dict[str, float]:
-    """The validation perplexity read in either layout."""
-    consecutive = evaluate_lm(model, valid, model.max_len)
+    """The validation perplexity read in aligned and in consecutive windows."""
     return {
         "aligned_valid": math.exp(aligned_loss(model, valid)),
-        "stream_valid": math.exp(consecutive),
+        "cut_valid": math.exp(evaluate_lm(model, valid, model.max_len)),
     }
 
 
-def lm_aligned(variants: list[str], *, seed: int, steps: int) -> list[dict[str, Any]]:
-    """Each variant of LM_POSITIONS in both layouts, for one seed: its curve
-    read as trained, and the final perplexity read either way."""
+def lm_aligned(
+    variants: list[str], layouts: list[str], *, seed: int, steps: int
+) -> list[dict[str, Any]]:
+    """Each variant of LM_POSITIONS in each layout, for one seed: its curve
+    read as trained, and the final perplexity read both ways."""
     rows = []
     for variant in variants:
         options = LM_POSITIONS[variant] | {"tie_embeddings": False}
-        for layout in LAYOUTS:
-            if layout == "stream":
+        for layout in layouts:
+            if layout == "random":
                 row = lm_run(
                     options,
                     seed=seed,
@@ -915,7 +926,7 @@ def lm_aligned(variants: list[str], *, seed: int, steps: int) -> list[dict[str, 
                     measure=both_layouts,
                 )
             else:
-                row = aligned_run(options, seed=seed, steps=steps)
+                row = layout_run(options, seed=seed, steps=steps, layout=layout)
             rows.append({"variant": variant, "layout": layout} | row)
     return rows
 
@@ -924,11 +935,16 @@ LM_ALIGNED = Experiment(
     name="lm-aligned",
     chapter="positional-lab.md",
     run=lm_aligned,
-    settings=dict(variants=["add", "learned", "rotary", "none"], steps=400),
+    settings=dict(
+        variants=["add", "learned", "rotary", "none"], layouts=list(LAYOUTS), steps=400
+    ),
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7),
     key=("variant", "layout"),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"variants": ["add", "rotary"]},
+    # The fingerprint runs one variant in every layout: the other variants'
+    # code is lm-positions', which its own fingerprint covers.
+    probe={"steps": PROBE_STEPS, "variants": ["rotary"]},
     claims=(),
 )
