@@ -47,6 +47,7 @@ from literate_transformer.train import History, accuracy
 from literate_transformer.train import fit as fit_loop  # lab.common's fit: tasks
 
 __all__ = [
+    "ALIGNED_CLAIMS",
     "BUILDS",
     "COMPARISONS",
     "CUTS",
@@ -64,6 +65,7 @@ __all__ = [
     "accuracy_of",
     "aligned_loss",
     "aligned_windows",
+    "alignment_shift",
     "behind",
     "behind_add",
     "both_layouts",
@@ -72,6 +74,7 @@ __all__ = [
     "concat_advantage",
     "concat_positions",
     "difference",
+    "from_add",
     "layout_run",
     "length_generalisation",
     "lengths",
@@ -94,6 +97,7 @@ __all__ = [
     "projected",
     "quiet_trained",
     "real_positions_facts",
+    "relaid",
     "share_in",
     "span",
     "steps_or_never",
@@ -931,6 +935,80 @@ def lm_aligned(
     return rows
 
 
+def relaid(
+    variant: str, layout: str, other: str, key: str = "final_valid"
+) -> Callable[[list[Row]], float]:
+    """`variant`'s `key` in `layout` minus in `other`, on one seed."""
+    return lambda rows: (
+        pick(rows, variant=variant, layout=layout)[key]
+        - pick(rows, variant=variant, layout=other)[key]
+    )
+
+
+def alignment_shift(
+    variant: str, key: str = "final_valid"
+) -> Callable[[list[Row]], float]:
+    """(`variant` - add) aligned minus (`variant` - add) cut, on one seed."""
+    moved = relaid(variant, "aligned", "cut", key)
+    moved_add = relaid("add", "aligned", "cut", key)
+    return lambda rows: moved(rows) - moved_add(rows)
+
+
+def from_add(variant: str, layout: str) -> Callable[[list[Row]], float]:
+    """`variant` minus add in one layout, final perplexity, on one seed."""
+    return lambda rows: (
+        pick(rows, variant=variant, layout=layout)["final_valid"]
+        - pick(rows, variant="add", layout=layout)["final_valid"]
+    )
+
+
+ALIGNED_CLAIMS = (  # written on seeds 0-4, each on the 95% interval
+    Claim(
+        "rotary - add, aligned minus cut: within 6 either way, zero inside",
+        alignment_shift("rotary"),
+        above=-6,
+        below=6,
+        interval=True,
+        contains=0,
+    ),
+    Claim(
+        "learned - add, aligned minus cut: within 4 either way, zero inside",
+        alignment_shift("learned"),
+        above=-4,
+        below=4,
+        interval=True,
+        contains=0,
+    ),
+    Claim(
+        "add, aligned minus cut: within 8 either way, zero inside",
+        relaid("add", "aligned", "cut"),
+        above=-8,
+        below=8,
+        interval=True,
+        contains=0,
+    ),
+    *(
+        Claim(
+            f"{variant}, cut minus random, both read in consecutive windows: "
+            f"more than {bound}",
+            relaid(variant, "cut", "random", "cut_valid"),
+            above=bound,
+            interval=True,
+        )
+        for variant, bound in (("add", 2), ("learned", 8), ("rotary", 0))
+    ),
+    *(
+        Claim(
+            f"rotary - add, {layout}: below -5",
+            from_add("rotary", layout),
+            below=-5,
+            interval=True,
+        )
+        for layout in ("cut", "aligned")
+    ),
+)
+
+
 LM_ALIGNED = Experiment(
     name="lm-aligned",
     chapter="positional-lab.md",
@@ -946,5 +1024,5 @@ LM_ALIGNED = Experiment(
     # The fingerprint runs one variant in every layout: the other variants'
     # code is lm-positions', which its own fingerprint covers.
     probe={"steps": PROBE_STEPS, "variants": ["rotary"]},
-    claims=(),
+    claims=ALIGNED_CLAIMS,
 )
