@@ -63,6 +63,7 @@ __all__ = [
     "SKIP",
     "ProjectedTokens",
     "accuracy_of",
+    "aligned_facts",
     "aligned_loss",
     "aligned_windows",
     "alignment_shift",
@@ -1009,6 +1010,23 @@ ALIGNED_CLAIMS = (  # written on seeds 0-4, each on the 95% interval
 )
 
 
+def aligned_facts(record: Record) -> dict[str, str]:
+    """Each comparison the prose quotes: mean paired difference, 95% interval."""
+    found = {"seed-count": str(len(record.seeds))}
+    for variant in record.data["settings"]["variants"]:
+        aligned = relaid(variant, "aligned", "cut")
+        found[f"{variant}-aligned"] = with_interval(per_seed(record, aligned))
+        again = relaid(variant, "cut", "random", "cut_valid")
+        found[f"{variant}-again"] = with_interval(per_seed(record, again))
+        if variant != "add":
+            shift = per_seed(record, alignment_shift(variant))
+            found[f"{variant}-shift"] = with_interval(shift)
+            for layout in LAYOUTS:
+                versus = per_seed(record, from_add(variant, layout))
+                found[f"{variant}-vs-add-{layout}"] = with_interval(versus)
+    return found
+
+
 LM_ALIGNED = Experiment(
     name="lm-aligned",
     chapter="positional-lab.md",
@@ -1025,4 +1043,5 @@ LM_ALIGNED = Experiment(
     # code is lm-positions', which its own fingerprint covers.
     probe={"steps": PROBE_STEPS, "variants": ["rotary"]},
     claims=ALIGNED_CLAIMS,
+    facts=aligned_facts,
 )
