@@ -39,6 +39,7 @@ __all__ = [
     "RATES",
     "SETTINGS",
     "SETTINGS_0_3",
+    "SETTINGS_0_3_CLAIMS",
     "SETTINGS_AT_0_3",
     "SETTING_COMPARISONS",
     "below_none",
@@ -476,6 +477,18 @@ def settings_facts(record: Record, suffix: str = "") -> dict[str, str]:
     return out
 
 
+SETTINGS_0_3_CLAIMS = (
+    setting_claim("paper-0.3", "paper-no-input-0.3", above=0),  # e + p costs
+    setting_claim("torch-0.3", "torch-no-input-0.3", above=3),
+    setting_claim("paper-0.3", "paper-no-input-0.3", "best_valid", above=0),
+    setting_claim("torch-0.3", "torch-no-input-0.3", "best_valid", above=2),
+    setting_claim("paper-0.3", "paper-no-input-0.3", "train_eval", above=5),
+    setting_claim("torch-0.3", "torch-no-input-0.3", "train_eval", above=5),
+    setting_claim("paper-0.3", "none", below=-2),  # still below no dropout
+    setting_claim("torch-0.3", "none", below=0),
+    setting_claim("torch-0.3", "paper-0.3", above=0),  # PyTorch's ends higher
+)
+
 SETTINGS_AT_0_3 = Experiment(
     name="lm-dropout-settings-0.3",
     chapter="dropout-lab.md",
@@ -487,6 +500,6 @@ SETTINGS_AT_0_3 = Experiment(
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"settings": list(PAPER_0_3)},
     probe={"steps": PROBE_STEPS, "settings": ["paper-0.3"]},  # the new code
-    claims=(),
+    claims=SETTINGS_0_3_CLAIMS,
     facts=partial(settings_facts, suffix="-0.3"),
 )
