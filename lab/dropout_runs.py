@@ -23,7 +23,7 @@ from torch import Tensor
 
 from lab.common import BASE_MODEL, between, down, fit, per_seed, pick, spread, up
 from lab.lm import ENGINE, final, lm_run, over_seeds
-from lab.records import PROBE_STEPS, Claim, Experiment, Record, Row, with_interval
+from lab.records import Claim, Experiment, Record, Row, with_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
 from literate_transformer.lm import LMConfig, TransformerLM, evaluate_lm
@@ -499,7 +499,6 @@ SETTINGS_AT_0_3 = Experiment(
     key=("setting",),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"settings": list(PAPER_0_3)},
-    probe={"steps": PROBE_STEPS, "settings": ["paper-0.3"]},  # the new code
     claims=SETTINGS_0_3_CLAIMS,
     facts=partial(settings_facts, suffix="-0.3"),
 )

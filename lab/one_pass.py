@@ -41,7 +41,7 @@ from lab.positional_runs import (
     position_probe,
     probe,
 )
-from lab.records import PROBE_STEPS, Claim, Experiment, Record, Row, with_interval
+from lab.records import Claim, Experiment, Record, Row, with_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.lm import TransformerLM, evaluate_lm, windows
 from literate_transformer.lm_command import LM_BASE
@@ -291,7 +291,6 @@ ONE_PASS_ALIGNED = Experiment(
     key=("variant", "layout"),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"variants": ["add", "rotary"]},
-    probe={"steps": PROBE_STEPS, "variants": ["rotary"]},  # as lm-aligned's
     claims=(),
 )
 

@@ -33,7 +33,7 @@ from lab.common import (
     steps_to,
 )
 from lab.lm import ENGINE, Build, final, lm_run, over_seeds, word_order
-from lab.records import PROBE_STEPS, Claim, Experiment, Record, Row, with_interval
+from lab.records import Claim, Experiment, Record, Row, with_interval
 from literate_transformer.embedding import TransformerEmbedding
 from literate_transformer.engine import use_engine
 from literate_transformer.layers import EncoderLayer
@@ -1039,9 +1039,6 @@ LM_ALIGNED = Experiment(
     key=("variant", "layout"),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"variants": ["add", "rotary"]},
-    # The fingerprint runs one variant in every layout: the other variants'
-    # code is lm-positions', which its own fingerprint covers.
-    probe={"steps": PROBE_STEPS, "variants": ["rotary"]},
     claims=ALIGNED_CLAIMS,
     facts=aligned_facts,
 )
