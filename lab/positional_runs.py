@@ -1016,6 +1016,9 @@ def aligned_facts(record: Record) -> dict[str, str]:
     for variant in record.data["settings"]["variants"]:
         aligned = relaid(variant, "aligned", "cut")
         found[f"{variant}-aligned"] = with_interval(per_seed(record, aligned))
+        for key in ("best_valid", "aligned_valid", "cut_valid"):  # other readings
+            moved = relaid(variant, "aligned", "cut", key)
+            found[f"{variant}-aligned-{key}"] = with_interval(per_seed(record, moved))
         again = relaid(variant, "cut", "random", "cut_valid")
         found[f"{variant}-again"] = with_interval(per_seed(record, again))
         if variant != "add":
