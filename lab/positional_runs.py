@@ -1011,20 +1011,24 @@ ALIGNED_CLAIMS = (  # written on seeds 0-4, each on the 95% interval
 
 
 def aligned_facts(record: Record) -> dict[str, str]:
-    """Each comparison the prose quotes: mean paired difference, 95% interval."""
+    """Each comparison the prose quotes: mean paired difference, 95% interval
+    (a record without the random layout has no "-again" facts)."""
     found = {"seed-count": str(len(record.seeds))}
+    layouts = dict.fromkeys(r["layout"] for r in record.rows())
     for variant in record.data["settings"]["variants"]:
         aligned = relaid(variant, "aligned", "cut")
         found[f"{variant}-aligned"] = with_interval(per_seed(record, aligned))
-        for key in ("best_valid", "aligned_valid", "cut_valid"):  # other readings
+        readings = {"best_valid": "best", "aligned_valid": "read-aligned"}
+        for key, name in (readings | {"cut_valid": "read-cut"}).items():
             moved = relaid(variant, "aligned", "cut", key)
-            found[f"{variant}-aligned-{key}"] = with_interval(per_seed(record, moved))
-        again = relaid(variant, "cut", "random", "cut_valid")
-        found[f"{variant}-again"] = with_interval(per_seed(record, again))
+            found[f"{variant}-aligned-{name}"] = with_interval(per_seed(record, moved))
+        if "random" in layouts:
+            again = relaid(variant, "cut", "random", "cut_valid")
+            found[f"{variant}-again"] = with_interval(per_seed(record, again))
         if variant != "add":
             shift = per_seed(record, alignment_shift(variant))
             found[f"{variant}-shift"] = with_interval(shift)
-            for layout in LAYOUTS:
+            for layout in layouts:
                 versus = per_seed(record, from_add(variant, layout))
                 found[f"{variant}-vs-add-{layout}"] = with_interval(versus)
     return found

@@ -96,6 +96,12 @@ ALLOWED: dict[str, dict[str, str]] = {
         "90,762": "the pydoc corpus's training words, asserted in lm.md",
         "0.02": "the bound of the positions claims (concatenation, learned "
         "positions never 0.02 behind the sum), declared in positional.md",
+        "0.1": "the paper's dropout rate (section 5.4), lm-dropout-settings' rate",
+        "0.3": "lm-dropout-settings-0.3's rate, declared in dropout-lab.md",
+    },
+    "dropout-lab.md": {
+        "13.5": "lm-dropout's passes over the corpus, asserted in dropout.md",
+        "90,762": "the pydoc corpus's training words, asserted in lm.md",
     },
     "lm.md": {
         "0.2": "lab/common.py: fit's lr_factor, the synthetic chapters' runs",
