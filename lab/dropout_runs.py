@@ -187,6 +187,11 @@ def versus_none(method: str, rate: float = 0.1) -> Callable[[list[Row]], float]:
     return lambda rows: held_out(rows, method, rate) - held_out(rows, "sum", 0.0)
 
 
+def rate_step(low: float, high: float) -> Callable[[list[Row]], float]:
+    """Held-out accuracy at rate `high` minus at rate `low`, on e + p."""
+    return lambda rows: held_out(rows, "sum", high) - held_out(rows, "sum", low)
+
+
 def dropout_rates_facts(record: Record) -> dict[str, str]:
     """The per-seed extremes the claims bound, and each rate's mean paired
     difference from no dropout with its 95% interval."""
@@ -203,6 +208,56 @@ def dropout_rates_facts(record: Record) -> dict[str, str]:
         )
         for rate in RATES[1:]
     }
+
+
+RATE_INTERVALS = tuple(
+    Claim(
+        f"dropout on e + p at {rate} lowers held-out accuracy: the 95% "
+        "interval of its paired difference from none is below -0.01",
+        versus_none("sum", rate),
+        below=-0.01,
+        interval=True,
+    )
+    for rate in RATES[1:]
+) + tuple(
+    Claim(
+        f"from {low} to {high} it falls further: interval below -0.01",
+        rate_step(low, high),
+        below=-0.01,
+        interval=True,
+    )
+    for low, high in itertools.pairwise(RATES[1:])
+)
+METHOD_INTERVALS = (
+    Claim(
+        "word dropout raises held-out accuracy: interval above 0.08",
+        versus_none("word"),
+        above=0.08,
+        interval=True,
+    ),
+    Claim(
+        "embedding dropout raises it: interval above 0.07",
+        versus_none("embedding"),
+        above=0.07,
+        interval=True,
+    ),
+    Claim(
+        "dropout on e + p lowers it: interval below -0.01",
+        versus_none("sum"),
+        below=-0.01,
+        interval=True,
+    ),
+    *(
+        Claim(
+            f"{method}: interval within -0.02 to 0.02 of none",
+            versus_none(method),
+            above=-0.02,
+            below=0.02,
+            interval=True,
+        )
+        for method in ("token", "model")
+    ),
+)
 
 
 def word_gain(rows: list[Row]) -> float:

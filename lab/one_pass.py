@@ -32,6 +32,9 @@ from lab.masks_runs import FACTS, interval_claim, within
 from lab.positional_runs import (
     BUILDS,
     LM_POSITIONS,
+    aligned_loss,
+    aligned_windows,
+    both_layouts,
     difference,
     order_rise,
     paired_claim,
@@ -47,6 +50,7 @@ from literate_transformer.text import EOD, Corpus, load_docs
 from literate_transformer.train import History, fit
 
 __all__ = [
+    "ALIGNED_VARIANTS",
     "BATCH",
     "COMPARED",
     "DROPOUT_COMPARED",
@@ -54,18 +58,22 @@ __all__ = [
     "LENGTH",
     "MASK_FACTS",
     "MASK_PAIR",
+    "ONE_PASS_ALIGNED",
     "ONE_PASS_CLAIMS",
     "ONE_PASS_DROPOUT",
     "ONE_PASS_DROPOUT_CLAIMS",
+    "ONE_PASS_LAYOUTS",
     "ONE_PASS_MASKS",
     "ONE_PASS_MASK_CLAIMS",
     "ONE_PASS_POSITIONS",
     "ONE_PASS_VARIANTS",
     "READINGS",
     "Measure",
+    "aligned_readings",
     "both_readings",
     "documentation",
     "input_over_rest",
+    "one_pass_aligned",
     "one_pass_dropout",
     "one_pass_dropout_facts",
     "one_pass_dropout_table",
@@ -92,13 +100,18 @@ def one_pass_run(
     build: Build = TransformerLM,
     measure: Measure | None = None,
     documents: bool = False,
+    aligned: bool = False,
 ) -> dict[str, Any]:
     """LM_BASE with `options`, made by `build`, trained on `steps` batches of
     the training stream's consecutive windows in the seed's order (no window
-    twice), read with their document labels if `documents`; its validation
-    curve (read as trained), and what `measure(model, corpus, seed)` finds."""
+    twice), read with their document labels if `documents`, or cut from each
+    document's start if `aligned`; its validation curve (read as trained),
+    and what `measure(model, corpus, seed)` finds."""
+    if documents and aligned:
+        raise ValueError("documents, aligned: expected one layout, got both")
     corpus = documentation()
-    inputs, targets = windows(corpus.stream("train"), LENGTH)
+    cut = aligned_windows if aligned else windows
+    inputs, targets = cut(corpus.stream("train"), LENGTH)
     labels = document_labels(inputs, EOD) if documents else None
     order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(seed))
     batches = order.split(BATCH)
@@ -117,8 +130,11 @@ def one_pass_run(
         return (inputs[pick], labels[pick]), targets[pick]
 
     def evaluate(history: History) -> None:
-        loss = evaluate_lm(model, valid, LENGTH, documents=documents)
-        history.valid_loss.append(loss)
+        if aligned:
+            history.valid_loss.append(aligned_loss(model, valid))
+        else:
+            loss = evaluate_lm(model, valid, LENGTH, documents=documents)
+            history.valid_loss.append(loss)
 
     history = fit(
         model, draw, steps=steps, evaluate=evaluate, eval_every=EVAL_EVERY, seed=seed
@@ -234,6 +250,48 @@ ONE_PASS_POSITIONS = Experiment(
     verified={"variants": ["add", "concat"]},
     claims=ONE_PASS_CLAIMS,
     facts=one_pass_facts,
+)
+
+ALIGNED_VARIANTS = ("add", "learned", "rotary")  # the absolute two, a relative
+ONE_PASS_LAYOUTS = ("cut", "aligned")  # read once, the stream is always cut
+
+
+def aligned_readings(model: TransformerLM, corpus: Corpus, seed: int) -> dict[str, Any]:
+    """Validation read in both layouts, and the order test as above."""
+    valid = corpus.stream("valid")
+    return both_layouts(model, valid) | word_order(model, valid[:16_384], seed=seed)
+
+
+def one_pass_aligned(
+    variants: list[str], *, seed: int, steps: int
+) -> list[dict[str, Any]]:
+    """Each variant of LM_POSITIONS in both layouts, for one seed, read once."""
+    rows = []
+    for variant in variants:
+        options = LM_POSITIONS[variant] | {"tie_embeddings": False}
+        for layout in ONE_PASS_LAYOUTS:
+            row = one_pass_run(
+                options,
+                seed=seed,
+                steps=steps,
+                measure=aligned_readings,
+                aligned=layout == "aligned",
+            )
+            rows.append({"variant": variant, "layout": layout} | row)
+    return rows
+
+
+ONE_PASS_ALIGNED = Experiment(
+    name="lm-one-pass-aligned",
+    chapter="one-pass.md",
+    run=one_pass_aligned,
+    settings=dict(variants=list(ALIGNED_VARIANTS), steps=845),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7),
+    key=("variant", "layout"),
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    verified={"variants": ["add", "rotary"]},
+    claims=(),
 )
 
 

@@ -12,6 +12,7 @@ from functools import partial
 
 from lab.common import pick
 from lab.positional_runs import (
+    POSITION_INTERVALS,
     POSITIONED,
     SCALES,
     behind_add,
@@ -38,8 +39,8 @@ POSITIONS = Experiment(
         tasks=["reverse", "copy"],
         steps=400,
     ),
-    development=(0, 1, 2, 3, 4),
-    held_out=(5, 6, 7),
+    development=(0, 1, 2, 3, 4, 5, 6, 7),
+    held_out=(8, 9, 10),
     key=("task", "variant"),
     # Another machine (experiments.md, "Verifying, on another machine"): the
     # recorded seeds spread over up to 0.05 (tokens) and 0.07 (sequences);
@@ -78,6 +79,7 @@ POSITIONS = Experiment(
             lambda rows: behind_add(rows, "learned"),
             below=0.02,
         ),
+        *POSITION_INTERVALS,  # on intervals: concat, learned, none minus add
     ),
     facts=positions_facts,
 )

@@ -741,6 +741,16 @@ def write_records(
         for e in experiments
         for seed in e.seeds
     }
+    where = {(unit.name, unit.seed): path for unit, path in units.items()}
+    taken = 0
+    for e in experiments:
+        for seed, unit in recorded_units(e, behaviour[e.name], folder).items():
+            path = where[e.name, seed]
+            if not path.is_file():
+                write_atomically(path, unit)
+                taken += 1
+    if taken:
+        print(f"{taken} units taken from records that are still fresh", file=sys.stderr)
     results = run_all(units, jobs, scheduler)
     written = []
     for e in experiments:
@@ -770,6 +780,31 @@ def write_records(
         write_atomically(path, data)
         written.append(path)
     return written
+
+
+def recorded_units(
+    e: Experiment, behaviour: dict[str, Any], folder: Path
+) -> dict[int, dict[str, Any]]:
+    """The units of `e`'s record in `folder`, by seed, as the cache keeps
+    them ({"rows", "seconds"}), if the record was made with `e`'s settings
+    and probe and its fingerprint matches `behaviour`; else none."""
+    if not (folder / f"{e.name}.json").is_file():
+        return {}
+    data = load_record(e.name, folder).data
+    recorded = data.get("fingerprint")
+    if recorded is None or recorded["probe"] != plain(e.probe):
+        return {}
+    if data["settings"] != plain(e.settings) or differences(
+        {"rows": recorded["rows"], "losses": recorded["losses"]},
+        {"rows": behaviour["rows"], "losses": behaviour["losses"]},
+    ):
+        return {}
+    seconds = data.get("seconds_by_seed", {})
+    return {
+        int(seed): {"rows": rows, "seconds": seconds.get(seed, 0.0)}
+        for seed, rows in data["results"].items()
+        if int(seed) in e.seeds
+    }
 
 
 def lookup(row: Row, path: str) -> Any:

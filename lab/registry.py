@@ -11,7 +11,12 @@ from lab.dropout import DROPOUT_METHODS, DROPOUT_RATES, REAL_DROPOUT, REAL_SETTI
 from lab.dropout_runs import SETTINGS_AT_0_3
 from lab.lm import LM_DEMO, LM_GPT2, LM_REGIMES
 from lab.masks import REAL_MASKS
-from lab.one_pass import ONE_PASS_DROPOUT, ONE_PASS_MASKS, ONE_PASS_POSITIONS
+from lab.one_pass import (
+    ONE_PASS_ALIGNED,
+    ONE_PASS_DROPOUT,
+    ONE_PASS_MASKS,
+    ONE_PASS_POSITIONS,
+)
 from lab.positional import POSITIONS, REAL_POSITIONS
 from lab.positional_runs import ENERGY, LENGTHS, LM_ALIGNED, MAGNITUDES
 from lab.records import Experiment, Record, load_record
@@ -39,6 +44,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         SETTINGS_AT_0_3,
         REAL_MASKS,
         ONE_PASS_POSITIONS,
+        ONE_PASS_ALIGNED,
         ONE_PASS_DROPOUT,
         ONE_PASS_MASKS,
     )

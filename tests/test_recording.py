@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,34 @@ def test_a_unit_keeps_its_cache_key_when_only_wall_times_differ():
     changed = {"rows": [{"loss": 0.6, "seconds": 1.25}], "losses": [0.7, 0.5]}
     assert records.unit_path(unit, behaviour) == records.unit_path(unit, later)
     assert records.unit_path(unit, behaviour) != records.unit_path(unit, changed)
+
+
+def test_a_fresh_record_gives_its_seeds_to_a_recording_with_an_empty_cache(
+    tmp_path, monkeypatch
+):
+    """Held-out seeds added to an experiment whose cache is gone: only the
+    new seeds run, the others come from its record; a record with other
+    settings gives nothing."""
+    monkeypatch.setenv("LT_LAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LT_TINY_LOG", str(tmp_path / "log"))
+    first = json.loads(records.write_records([TINY], tmp_path, jobs=1)[0].read_text())
+    for path in cached_units(tmp_path):
+        path.unlink()
+    (tmp_path / "log").unlink()
+    more = replace(TINY, held_out=(*TINY.held_out, 6))
+    (path,) = records.write_records([more], tmp_path, jobs=1)
+    assert [line.split()[:2] for line in runs(tmp_path)] == [["0", "4"], ["6", "3"]]
+    grown = json.loads(path.read_text())
+    for seed in map(str, TINY.seeds):
+        assert grown["results"][seed] == first["results"][seed]
+        assert grown["seconds_by_seed"][seed] == first["seconds_by_seed"][seed]
+    assert grown["results"]["6"][0]["value"] == 6 * 3 + 0.5  # run, not copied
+    for path in cached_units(tmp_path):
+        path.unlink()
+    (tmp_path / "log").unlink()
+    other = replace(more, settings={"steps": 2, "pause": 0.0})
+    records.write_records([other], tmp_path, jobs=1)
+    ran = sorted(
+        int(line.split()[0]) for line in runs(tmp_path) if line.split()[1] == "2"
+    )
+    assert ran == sorted(other.seeds)
