@@ -32,7 +32,7 @@ from literate_transformer.packing import (
     next_tokens,
     pack,
 )
-from literate_transformer.text import Corpus, Split, Vocabulary, load_corpus
+from literate_transformer.text import BytePairs, Corpus, Split, Vocabulary, load_corpus
 from literate_transformer.train import History, fit
 
 __all__ = [
@@ -114,17 +114,27 @@ class Rows(NamedTuple):
     targets: Tensor
 
 
+def line_breaks(vocab: Vocabulary | BytePairs) -> Tensor:
+    """How many line breaks each id's token is made of; 0 for any other."""
+    if isinstance(vocab, Vocabulary):
+        texts = list(vocab.words)
+    else:
+        texts = [vocab.tokenizer.decode([i]) for i in range(len(vocab))]
+    return torch.tensor([len(t) if t and set(t) == {"\n"} else 0 for t in texts])
+
+
 def paragraphs(corpus: Corpus, split: Split, length: int = PIECE) -> list[Tensor]:
     """The split's documents cut at their blank lines, then into pieces of at
-    most `length` ids: 1-D id tensors, in the documents' name order. The
-    corpus is read word by word (a blank line: two newline words)."""
-    if not isinstance(corpus.vocab, Vocabulary):
-        raise TypeError(f"corpus: expected a corpus of words, got {corpus.vocab!r}")
-    newline = corpus.vocab.ids["\n"]
+    most `length` ids: 1-D id tensors, in the documents' name order. A blank
+    line ends at a token of two line breaks or more, or at the second of two
+    tokens of line breaks in a row (two newline words, in a corpus of words)."""
+    breaks = line_breaks(corpus.vocab)
     pieces: list[Tensor] = []
     for name in sorted(corpus.documents[split]):
         ids = corpus.documents[split][name]
-        ends = ((ids[:-1] == newline) & (ids[1:] == newline)).nonzero()[:, 0] + 2
+        count = breaks[ids]
+        after = torch.cat([count.new_zeros(1), count[:-1]]) > 0  # a break before
+        ends = ((count > 1) | ((count > 0) & after)).nonzero()[:, 0] + 1
         for paragraph in torch.tensor_split(ids, ends.tolist()):
             pieces += list(paragraph.split(length)) if len(paragraph) else []
     return pieces
@@ -178,11 +188,18 @@ class KeysUnmasked(TransformerLM):
 
 
 def padded_run(
-    corpus: Corpus, *, masked: bool, seed: int, steps: int, eval_every: int = 50
+    corpus: Corpus,
+    *,
+    masked: bool,
+    seed: int,
+    steps: int,
+    eval_every: int = 50,
+    once: bool = False,
 ) -> dict[str, Any]:
     """LM_BASE trained on left-padded paragraphs, with the key mask if
-    `masked`; its curves, its validation perplexity on the pieces alone and
-    the share of attention on the padding at each layer."""
+    `masked`, each row read at most once if `once`; its curves, its
+    validation perplexity on the pieces alone and the share of attention on
+    the padding at each layer."""
     pieces = paragraphs(corpus, "train")
     train = left_padded(pieces, drawn_pads(pieces, seed=0))
     pieces = paragraphs(corpus, "valid")
@@ -192,8 +209,17 @@ def padded_run(
     model = build(len(corpus.vocab), LM_BASE)
     use_engine(model, **ENGINE)
 
+    shuffle = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(train.ids), generator=shuffle)
+    if once and steps * 32 > len(order):
+        raise ValueError(f"steps: {len(order)} rows read once fill {len(order) // 32}")
+    batches = iter(order.split(32))
+
     def draw(data: torch.Generator) -> tuple[tuple[Tensor, ...], Tensor]:
-        pick = torch.randint(0, len(train.ids), (32,), generator=data)
+        if once:
+            pick = next(batches)
+        else:
+            pick = torch.randint(0, len(train.ids), (32,), generator=data)
         return (train.ids[pick], train.labels[pick]), train.targets[pick]
 
     def evaluate(history: History) -> None:

@@ -28,7 +28,7 @@ from lab.dropout_runs import (
     without_weight_dropout,
 )
 from lab.lm import ENGINE, Build, word_order
-from lab.masks_runs import FACTS, interval_claim, within
+from lab.masks_runs import FACTS, interval_claim, padded_run, within
 from lab.positional_runs import (
     BUILDS,
     LM_POSITIONS,
@@ -65,8 +65,10 @@ __all__ = [
     "ONE_PASS_LAYOUTS",
     "ONE_PASS_MASKS",
     "ONE_PASS_MASK_CLAIMS",
+    "ONE_PASS_PADDED",
     "ONE_PASS_POSITIONS",
     "ONE_PASS_VARIANTS",
+    "PADDED_PAIR",
     "READINGS",
     "Measure",
     "aligned_readings",
@@ -80,6 +82,7 @@ __all__ = [
     "one_pass_facts",
     "one_pass_masks",
     "one_pass_masks_facts",
+    "one_pass_padded",
     "one_pass_positions",
     "one_pass_run",
     "order_and_position",
@@ -509,4 +512,42 @@ ONE_PASS_MASKS = Experiment(
     verified={"variants": ["documents"]},
     claims=ONE_PASS_MASK_CLAIMS,
     facts=one_pass_masks_facts,
+)
+
+PADDED_PAIR = ("left", "left-unmasked")
+
+
+def one_pass_padded(
+    variants: list[str], *, seed: int, steps: int
+) -> list[dict[str, Any]]:
+    """One row per variant of PADDED_PAIR, for one seed, read once."""
+    corpus, rows = documentation(), []
+    for variant in variants:
+        if variant not in PADDED_PAIR:
+            raise ValueError(
+                f"variants: expected some of {PADDED_PAIR}, got {variant!r}"
+            )
+        run = padded_run(
+            corpus,
+            masked=variant == "left",
+            seed=seed,
+            steps=steps,
+            eval_every=EVAL_EVERY,
+            once=True,
+        )
+        rows.append({"variant": variant} | run)
+    return rows
+
+
+ONE_PASS_PADDED = Experiment(
+    name="lm-one-pass-padded",
+    chapter="one-pass.md",
+    run=one_pass_padded,
+    settings=dict(variants=list(PADDED_PAIR), steps=845),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7),
+    key=("variant",),
+    tolerance={"best_valid": 7.0, "final_valid": 7.0, "alone": 7.0},
+    verified={"variants": ["left-unmasked"]},
+    claims=(),
 )

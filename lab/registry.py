@@ -15,6 +15,7 @@ from lab.one_pass import (
     ONE_PASS_ALIGNED,
     ONE_PASS_DROPOUT,
     ONE_PASS_MASKS,
+    ONE_PASS_PADDED,
     ONE_PASS_POSITIONS,
 )
 from lab.positional import POSITIONS, REAL_POSITIONS
@@ -47,6 +48,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ONE_PASS_ALIGNED,
         ONE_PASS_DROPOUT,
         ONE_PASS_MASKS,
+        ONE_PASS_PADDED,
     )
 }
 
