@@ -34,14 +34,20 @@ from literate_transformer.text import UNK, load_corpus
 __all__ = [
     "MEASURES",
     "METHODS",
+    "METHOD_INTERVALS",
     "PAPER",
     "PAPER_0_3",
+    "PAPER_0_5",
     "RATES",
+    "RATE_INTERVALS",
     "SETTINGS",
     "SETTINGS_0_3",
     "SETTINGS_0_3_CLAIMS",
+    "SETTINGS_0_5",
     "SETTINGS_AT_0_3",
+    "SETTINGS_AT_0_5",
     "SETTING_COMPARISONS",
+    "at_rate",
     "below_none",
     "best_below_none",
     "best_gain_share",
@@ -62,6 +68,7 @@ __all__ = [
     "model_minus_sum",
     "overfit",
     "rate_rise",
+    "rate_step",
     "rated",
     "real_dropout_facts",
     "setting_claim",
@@ -405,14 +412,20 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "torch-no-input": dict(dropout=0.1, input_dropout=0.0),
 }
 PAPER = ("paper", "paper-no-input")  # no dropout on the attention weights
-# The four settings with dropout at 0.3 (lm-dropout-settings-0.3), named
-# "paper-0.3" and so on; "none" is the same run at either rate.
-SETTINGS_0_3 = {
-    f"{name}-0.3": options | {"dropout": 0.3}
-    for name, options in SETTINGS.items()
-    if name != "none"
-}
-PAPER_0_3 = tuple(f"{name}-0.3" for name in PAPER)
+
+
+def at_rate(rate: float) -> dict[str, dict[str, Any]]:
+    """The four settings with every dropout at `rate`, named "paper-0.3" and
+    so on; "none" is the same run at any rate."""
+    return {
+        f"{name}-{rate}": options | {"dropout": rate}
+        for name, options in SETTINGS.items()
+        if name != "none"
+    }
+
+
+SETTINGS_0_3, SETTINGS_0_5 = at_rate(0.3), at_rate(0.5)
+PAPER_0_3, PAPER_0_5 = (tuple(f"{name}-{r}" for name in PAPER) for r in (0.3, 0.5))
 
 
 def without_weight_dropout(vocab_size: int, config: LMConfig) -> TransformerLM:
@@ -427,14 +440,14 @@ def without_weight_dropout(vocab_size: int, config: LMConfig) -> TransformerLM:
 def lm_dropout_settings(
     settings: list[str], *, seed: int, steps: int
 ) -> list[dict[str, Any]]:
-    """One row per setting of SETTINGS or SETTINGS_0_3, for one seed, with
-    the engine on."""
+    """One row per setting of SETTINGS, SETTINGS_0_3 or SETTINGS_0_5, for
+    one seed, with the engine on."""
     rows = []
     for name in settings:
-        paper = name in PAPER + PAPER_0_3
+        paper = name in PAPER + PAPER_0_3 + PAPER_0_5
         build = without_weight_dropout if paper else TransformerLM
         row = lm_run(
-            (SETTINGS | SETTINGS_0_3)[name],
+            (SETTINGS | SETTINGS_0_3 | SETTINGS_0_5)[name],
             seed=seed,
             steps=steps,
             build=build,
@@ -556,4 +569,18 @@ SETTINGS_AT_0_3 = Experiment(
     verified={"settings": list(PAPER_0_3)},
     claims=SETTINGS_0_3_CLAIMS,
     facts=partial(settings_facts, suffix="-0.3"),
+)
+
+SETTINGS_AT_0_5 = Experiment(
+    name="lm-dropout-settings-0.5",
+    chapter="dropout-lab.md",
+    run=lm_dropout_settings,
+    settings=dict(settings=["none", *SETTINGS_0_5], steps=600),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7),
+    key=("setting",),
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    verified={"settings": list(PAPER_0_5)},
+    claims=(),
+    facts=partial(settings_facts, suffix="-0.5"),
 )

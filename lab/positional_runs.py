@@ -58,6 +58,7 @@ __all__ = [
     "LM_POSITIONS",
     "MAGNITUDES",
     "POSITIONED",
+    "POSITION_INTERVALS",
     "POSITION_VARIANTS",
     "SCALES",
     "SKIP",
@@ -104,6 +105,7 @@ __all__ = [
     "steps_or_never",
     "summarise",
     "train_variant",
+    "versus_add",
 ]
 
 
@@ -271,6 +273,7 @@ def positions_facts(record: Record) -> dict[str, str]:
         "final-tokens": between([r["token_accuracy"] for r in placed], ".0%"),
         "none-tokens": between(none, ".0%"),
         "none-tokens-0": f"{accuracy_of(record.rows(0), 'none'):.2f}",
+        "seed-count": str(len(record.seeds)),
     } | {  # the mean paired difference from add on each task, 95% interval
         f"{variant}-vs-add-{task}": with_interval(
             per_seed(record, versus_add(variant, task)), "+.3f"
@@ -307,6 +310,7 @@ def concat_advantage(rows: list[Row]) -> float:
 def magnitudes_facts(record: Record) -> dict[str, str]:
     concat_loud = [r for r in record.rows() if r["variant"] == "concat-loud"]
     return {
+        "seed-count": str(len(record.seeds)),
         "concat-loud-steps": f"{statistics.mean(map(steps_or_never, concat_loud)):.0f}",
         "loud-cost": between(per_seed(record, loud_cost)),
         "concat-advantage": between(per_seed(record, concat_advantage)),
@@ -431,6 +435,7 @@ def position_energy(*, seed: int, steps: int) -> dict[str, Any]:
 def energy_facts(record: Record) -> dict[str, str]:
     rows = record.rows()
     return {
+        "seed-count": str(len(record.seeds)),
         "dims": between([r["dims"] for r in rows], ".0f"),
         "random": between([r["random"] for r in rows], ".3f"),
         "query-ratio": between([r["after"]["query"] / r["random"] for r in rows]),
@@ -538,7 +543,7 @@ def tokens_at(rows: list[Row], variant: str, length: int) -> float:
 def lengths_facts(record: Record) -> dict[str, str]:
     """Each variant's tokens right at length 10 over the seeds, and the
     paired differences there (mean and 95% interval)."""
-    found = {
+    found = {"seed-count": str(len(record.seeds))} | {
         f"{variant}-10": between(
             [r["tokens"]["10"] for r in record.rows() if r["variant"] == variant],
             ".0%",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lab import records
 from lab.dropout import DROPOUT_METHODS, DROPOUT_RATES, REAL_DROPOUT, REAL_SETTINGS
-from lab.dropout_runs import SETTINGS_AT_0_3
+from lab.dropout_runs import SETTINGS_AT_0_3, SETTINGS_AT_0_5
 from lab.lm import LM_DEMO, LM_GPT2, LM_REGIMES
 from lab.masks import REAL_MASKS
 from lab.one_pass import (
@@ -43,6 +43,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         REAL_DROPOUT,
         REAL_SETTINGS,
         SETTINGS_AT_0_3,
+        SETTINGS_AT_0_5,
         REAL_MASKS,
         ONE_PASS_POSITIONS,
         ONE_PASS_ALIGNED,
