@@ -201,20 +201,22 @@ def rate_step(low: float, high: float) -> Callable[[list[Row]], float]:
 
 def dropout_rates_facts(record: Record) -> dict[str, str]:
     """The per-seed extremes the claims bound, and each rate's mean paired
-    difference from no dropout with its 95% interval."""
-    return {
+    difference from no dropout, and from the rate below, with its 95% interval."""
+    found = {
         "none-error": between(
             [1 - r["held_out"] for r in record.rows() if r["rate"] == 0.0], ".0%"
         ),
         "cost-at-0.1": up(max(per_seed(record, sum_cost))),
         "rise-max": up(max(0.0, *per_seed(record, rate_rise))),
         "seed-count": str(len(record.seeds)),
-    } | {
-        f"{rate}-vs-none": with_interval(
-            per_seed(record, versus_none("sum", rate)), "+.3f"
-        )
-        for rate in RATES[1:]
     }
+    for low, high in itertools.pairwise(RATES):
+        versus = versus_none("sum", high)
+        found[f"{high}-vs-none"] = with_interval(per_seed(record, versus), "+.3f")
+        if low > 0:
+            step = rate_step(low, high)
+            found[f"{high}-vs-{low}"] = with_interval(per_seed(record, step), "+.3f")
+    return found
 
 
 RATE_INTERVALS = tuple(

@@ -270,6 +270,25 @@ def aligned_readings(model: TransformerLM, corpus: Corpus, seed: int) -> dict[st
     return both_layouts(model, valid) | word_order(model, valid[:16_384], seed=seed)
 
 
+def one_pass_aligned(
+    variants: list[str], *, seed: int, steps: int
+) -> list[dict[str, Any]]:
+    """Each variant of LM_POSITIONS in both layouts, for one seed, read once."""
+    rows = []
+    for variant in variants:
+        options = LM_POSITIONS[variant] | {"tie_embeddings": False}
+        for layout in ONE_PASS_LAYOUTS:
+            row = one_pass_run(
+                options,
+                seed=seed,
+                steps=steps,
+                measure=aligned_readings,
+                aligned=layout == "aligned",
+            )
+            rows.append({"variant": variant, "layout": layout} | row)
+    return rows
+
+
 ONE_PASS_ALIGNED_CLAIMS = (  # written on seeds 0-4, each on the 95% interval
     Claim(
         "add, aligned minus cut: within 3 either way, zero inside",
@@ -311,25 +330,6 @@ ONE_PASS_ALIGNED_CLAIMS = (  # written on seeds 0-4, each on the 95% interval
         for layout in ONE_PASS_LAYOUTS
     ),
 )
-
-
-def one_pass_aligned(
-    variants: list[str], *, seed: int, steps: int
-) -> list[dict[str, Any]]:
-    """Each variant of LM_POSITIONS in both layouts, for one seed, read once."""
-    rows = []
-    for variant in variants:
-        options = LM_POSITIONS[variant] | {"tie_embeddings": False}
-        for layout in ONE_PASS_LAYOUTS:
-            row = one_pass_run(
-                options,
-                seed=seed,
-                steps=steps,
-                measure=aligned_readings,
-                aligned=layout == "aligned",
-            )
-            rows.append({"variant": variant, "layout": layout} | row)
-    return rows
 
 
 ONE_PASS_ALIGNED = Experiment(
