@@ -64,6 +64,7 @@ __all__ = [
     "SKIP",
     "ProjectedTokens",
     "accuracy_of",
+    "ahead_at",
     "aligned_facts",
     "aligned_loss",
     "aligned_windows",
@@ -540,6 +541,13 @@ def tokens_at(rows: list[Row], variant: str, length: int) -> float:
     return pick(rows, variant=variant)["tokens"][str(length)]
 
 
+def ahead_at(variant: str, other: str, length: int) -> Callable[[list[Row]], float]:
+    """`variant`'s tokens right at `length` minus `other`'s, on one seed."""
+    return lambda rows: (
+        tokens_at(rows, variant, length) - tokens_at(rows, other, length)
+    )
+
+
 def lengths_facts(record: Record) -> dict[str, str]:
     """Each variant's tokens right at length 10 over the seeds, and the
     paired differences there (mean and 95% interval)."""
@@ -551,12 +559,7 @@ def lengths_facts(record: Record) -> dict[str, str]:
         for variant in ("add", "learned", "rotary")
     }
     for variant, other in (("rotary", "add"), ("add", "learned")):
-        differences = per_seed(
-            record,
-            lambda rows, v=variant, o=other: (
-                tokens_at(rows, v, 10) - tokens_at(rows, o, 10)
-            ),
-        )
+        differences = per_seed(record, ahead_at(variant, other, 10))
         found[f"{variant}-vs-{other}-10"] = with_interval(differences, "+.2f")
     return found
 
@@ -604,9 +607,7 @@ LENGTHS = Experiment(
         *(  # on the 95% interval of the mean paired difference, written on 0-7
             Claim(
                 f"{variant} - {other} at length 10: interval above {bound}",
-                lambda rows, v=variant, o=other: (
-                    tokens_at(rows, v, 10) - tokens_at(rows, o, 10)
-                ),
+                ahead_at(variant, other, 10),
                 above=bound,
                 interval=True,
             )
