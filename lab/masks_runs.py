@@ -42,6 +42,7 @@ __all__ = [
     "FINE",
     "LENGTH",
     "MASK_VARIANTS",
+    "PADDED_FACTS",
     "PIECE",
     "KeysUnmasked",
     "Rows",
@@ -55,11 +56,13 @@ __all__ = [
     "lm_masks",
     "masks_facts",
     "masks_table",
+    "padded_facts",
     "padded_loss",
     "padded_run",
     "padding_attention",
     "padding_share",
     "paragraphs",
+    "shown",
     "uniform_padding_share",
     "value",
     "window_run",
@@ -412,11 +415,30 @@ FACTS: dict[str, Callable[[list[Row]], float]] = {
 FINE = ("windows-read-documents", "unmasked-alone")  # in hundredths
 
 
+PADDED_FACTS = (  # the padded pair's comparisons
+    "unmasked-vs-left",
+    "unmasked-alone",
+    "left-alone",
+    "unmasked-vs-left-alone",
+)
+
+
+def shown(record: Record, name: str) -> str:
+    """FACTS[name]'s mean and 95% interval over the record's seeds."""
+    return with_interval(
+        per_seed(record, FACTS[name]), "+.2f" if name in FINE else "+.1f"
+    )
+
+
 def masks_facts(record: Record) -> dict[str, str]:
-    facts = {
-        name: with_interval(per_seed(record, f), "+.2f" if name in FINE else "+.1f")
-        for name, f in FACTS.items()
-    }
+    windows = {name: shown(record, name) for name in FACTS if name not in PADDED_FACTS}
+    return windows | padded_facts(record)
+
+
+def padded_facts(record: Record) -> dict[str, str]:
+    """The facts of the padded pair (`left`, `left-unmasked`): in lm-masks,
+    and read once in lm-one-pass-padded."""
+    facts = {name: shown(record, name) for name in PADDED_FACTS}
     exact = per_seed(record, FACTS["left-alone"])  # float rounding, no more
     facts["left-alone"] = f"at most {max(abs(x) for x in exact):.0e}"
     layout = value(record.rows(record.seeds[0]), "left", "padding_uniform")

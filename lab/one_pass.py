@@ -28,7 +28,7 @@ from lab.dropout_runs import (
     without_weight_dropout,
 )
 from lab.lm import ENGINE, Build, word_order
-from lab.masks_runs import FACTS, interval_claim, padded_run, within
+from lab.masks_runs import FACTS, interval_claim, padded_facts, padded_run, within
 from lab.positional_runs import (
     BUILDS,
     LM_POSITIONS,
@@ -599,4 +599,5 @@ ONE_PASS_PADDED = Experiment(
     tolerance={"best_valid": 7.0, "final_valid": 7.0, "alone": 7.0},
     verified={"variants": ["left-unmasked"]},
     claims=(),
+    facts=padded_facts,
 )
