@@ -439,6 +439,7 @@ def padded_facts(record: Record) -> dict[str, str]:
     """The facts of the padded pair (`left`, `left-unmasked`): in lm-masks,
     and read once in lm-one-pass-padded."""
     facts = {name: shown(record, name) for name in PADDED_FACTS}
+    facts["seed-count"] = str(len(record.seeds))
     exact = per_seed(record, FACTS["left-alone"])  # float rounding, no more
     facts["left-alone"] = f"at most {max(abs(x) for x in exact):.0e}"
     layout = value(record.rows(record.seeds[0]), "left", "padding_uniform")

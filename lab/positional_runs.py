@@ -454,6 +454,9 @@ def energy_facts(record: Record) -> dict[str, str]:
         "token-ratio-mean": with_interval(
             [r["after"]["tokens"] / r["before"]["tokens"] for r in rows], ".3f"
         ),
+        "token-rose": str(
+            sum(r["after"]["tokens"] > r["before"]["tokens"] for r in rows)
+        ),
     }
 
 
