@@ -28,7 +28,14 @@ from lab.dropout_runs import (
     without_weight_dropout,
 )
 from lab.lm import ENGINE, Build, word_order
-from lab.masks_runs import FACTS, interval_claim, padded_facts, padded_run, within
+from lab.masks_runs import (
+    FACTS,
+    interval_claim,
+    padded_facts,
+    padded_run,
+    padding_share,
+    within,
+)
 from lab.positional_runs import (
     BUILDS,
     LM_POSITIONS,
@@ -71,6 +78,7 @@ __all__ = [
     "ONE_PASS_MASKS",
     "ONE_PASS_MASK_CLAIMS",
     "ONE_PASS_PADDED",
+    "ONE_PASS_PADDED_CLAIMS",
     "ONE_PASS_POSITIONS",
     "ONE_PASS_VARIANTS",
     "PADDED_PAIR",
@@ -588,6 +596,38 @@ def one_pass_padded(
     return rows
 
 
+ONE_PASS_PADDED_CLAIMS = (  # written on seeds 0-4, each on the 95% interval
+    within(
+        "without the key mask, on rows padded as in training: within 2",
+        FACTS["unmasked-vs-left"],
+        2.0,
+    ),
+    interval_claim(
+        "without the key mask, the pieces read alone are worse than padded, "
+        "by more than 0.5 and less than 4",
+        FACTS["unmasked-alone"],
+        above=0.5,
+        below=4.0,
+    ),
+    interval_claim(
+        "and worse than the masked model's, read alone",
+        FACTS["unmasked-vs-left-alone"],
+        above=0.0,
+    ),
+    within(
+        "with the key mask, a piece alone gives what it gives padded",
+        FACTS["left-alone"],
+        0.01,
+    ),
+    interval_claim(
+        "without the key mask, the second layer gives more than 10% of its "
+        "attention to the padding",
+        partial(padding_share, layer=1),
+        above=0.1,
+    ),
+)
+
+
 ONE_PASS_PADDED = Experiment(
     name="lm-one-pass-padded",
     chapter="one-pass.md",
@@ -598,6 +638,6 @@ ONE_PASS_PADDED = Experiment(
     key=("variant",),
     tolerance={"best_valid": 7.0, "final_valid": 7.0, "alone": 7.0},
     verified={"variants": ["left-unmasked"]},
-    claims=(),
+    claims=ONE_PASS_PADDED_CLAIMS,
     facts=padded_facts,
 )
