@@ -99,6 +99,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "0.1": "the paper's dropout rate (section 5.4), lm-dropout-settings' rate",
         "0.3": "lm-dropout-settings-0.3's rate, declared in dropout-lab.md",
     },
+    "masks.md": {
+        "1.73": "the whole documentation's training tokens in millions, "
+        "asserted in one-pass.md",
+    },
     "dropout-lab.md": {
         "13.5": "lm-dropout's passes over the corpus, asserted in dropout.md",
         "90,762": "the pydoc corpus's training words, asserted in lm.md",
