@@ -44,6 +44,7 @@ __all__ = [
     "SETTINGS_0_3",
     "SETTINGS_0_3_CLAIMS",
     "SETTINGS_0_5",
+    "SETTINGS_0_5_CLAIMS",
     "SETTINGS_AT_0_3",
     "SETTINGS_AT_0_5",
     "SETTING_COMPARISONS",
@@ -573,6 +574,18 @@ SETTINGS_AT_0_3 = Experiment(
     facts=partial(settings_facts, suffix="-0.3"),
 )
 
+SETTINGS_0_5_CLAIMS = (
+    setting_claim("paper-0.5", "paper-no-input-0.5", above=5),  # e + p costs
+    setting_claim("torch-0.5", "torch-no-input-0.5", above=5),
+    setting_claim("paper-0.5", "paper-no-input-0.5", "best_valid", above=5),
+    setting_claim("torch-0.5", "torch-no-input-0.5", "best_valid", above=5),
+    setting_claim("paper-0.5", "paper-no-input-0.5", "train_eval", above=10),
+    setting_claim("torch-0.5", "torch-no-input-0.5", "train_eval", above=10),
+    setting_claim("paper-0.5", "none", above=0),  # now above no dropout
+    setting_claim("torch-0.5", "none", above=5),
+    setting_claim("torch-0.5", "paper-0.5", above=0),  # PyTorch's ends higher
+)
+
 SETTINGS_AT_0_5 = Experiment(
     name="lm-dropout-settings-0.5",
     chapter="dropout-lab.md",
@@ -583,6 +596,6 @@ SETTINGS_AT_0_5 = Experiment(
     key=("setting",),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     verified={"settings": list(PAPER_0_5)},
-    claims=(),
+    claims=SETTINGS_0_5_CLAIMS,
     facts=partial(settings_facts, suffix="-0.5"),
 )
