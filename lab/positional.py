@@ -77,7 +77,7 @@ POSITIONS = Experiment(
             )
             for v in ("concat", "learned")
         ),
-        *POSITION_INTERVALS,  # intervals: concat, learned - add > -0.01
+        *POSITION_INTERVALS,  # concat, learned - add > -0.01; none < -0.35
     ),
     facts=positions_facts,
 )
