@@ -98,12 +98,15 @@ ALLOWED: dict[str, dict[str, str]] = {
         "positions never 0.02 behind the sum), declared in positional.md",
         "0.1": "the paper's dropout rate (section 5.4), lm-dropout-settings' rate",
         "0.3": "lm-dropout-settings-0.3's rate, declared in dropout-lab.md",
+        "0.5": "lm-dropout-settings-0.5's rate, declared in dropout-lab.md",
     },
     "masks.md": {
         "1.73": "the whole documentation's training tokens in millions, "
         "asserted in one-pass.md",
     },
     "dropout-lab.md": {
+        "11": "dropout-rates' and dropout-methods' first held-out seed, "
+        "declared in dropout.md",
         "13.5": "lm-dropout's passes over the corpus, asserted in dropout.md",
         "90,762": "the pydoc corpus's training words, asserted in lm.md",
     },
