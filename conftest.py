@@ -38,6 +38,13 @@ the controller, which receives every worker's reports, writes the file.
 The site build shows the record on each chapter, and fails (strict) when it is
 missing or was made from another version of the chapter.
 
+The figure blocks draw docs/figures/ again in every run. On another
+machine a drawing differs from the committed one by rounding only (a
+coordinate moved by a millionth of a point): the controller reads the
+committed figures at the start and, at the end, puts back any that the run
+redrew the same within tools/figures.py's tolerance, so that a test run
+leaves them alone; a figure that really changed stays written.
+
 `LT_THREADS=N` and `LT_ONEDNN=0` run the suite with other numerics (another
 thread count, oneDNN off), which is how a machine other than the one that
 made the records is simulated.
@@ -58,6 +65,7 @@ from pytest_codeblocks import CodeBlock, extract_from_file
 from pytest_codeblocks.plugin import TestBlock
 
 from tools import chapters
+from tools.figures import same_drawing
 
 RUN_BY_PLUGIN = ("python", "sh", "bash")  # the fences pytest-codeblocks runs
 
@@ -111,6 +119,24 @@ def pytest_configure(config) -> None:
         torch.set_num_threads(int(os.environ["LT_THREADS"]))
     if os.environ.get("LT_ONEDNN") == "0":
         torch.backends.mkldnn.enabled = False
+    if not hasattr(config, "workerinput"):  # the controller, or no xdist
+        _committed_figures.update(
+            (path, path.read_bytes()) for path in FIGURES.glob("*.svg")
+        )
+
+
+def _restore_redrawn_figures() -> list[str]:
+    """Put back each committed figure that the run redrew the same up to
+    rounding; the names of those put back."""
+    restored = []
+    for path, committed in _committed_figures.items():
+        if not path.is_file():
+            continue
+        drawn = path.read_bytes()
+        if drawn != committed and same_drawing(committed.decode(), drawn.decode()):
+            path.write_bytes(committed)
+            restored.append(path.name)
+    return restored
 
 
 def pytest_collect_file(file_path: Path, parent):
@@ -178,7 +204,9 @@ def pytest_runtest_makereport(item, call):
 
 ROOT = Path(__file__).parent
 RUN_RECORDS = ROOT / "docs" / "run-records.json"
+FIGURES = ROOT / "docs" / "figures"
 _chapter_runs: dict[str, dict] = {}
+_committed_figures: dict[Path, bytes] = {}  # as the run found them
 
 
 def chapter_hash(path: Path) -> str:
@@ -215,9 +243,13 @@ def _device() -> str:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    """Rewrite the records of the chapters whose every block ran this session."""
-    if not _chapter_runs or hasattr(session.config, "workerinput"):
-        return  # none ran, or a pytest-xdist worker: the controller writes them
+    """Put back the figures redrawn the same; rewrite the records of the
+    chapters whose every block ran this session."""
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: the controller does both
+    _restore_redrawn_figures()
+    if not _chapter_runs:
+        return
     import torch
 
     records = {}

@@ -84,6 +84,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "asserted in one-pass.md",
         "845": "the one-pass experiments' steps, asserted in one-pass.md",
     },
+    "figures.md": {"0.01": "tools/figures.py: same_drawing's tolerance"},
     "experiments.md": {
         "1500": "lm-demo's steps in its first recording (docs/records, git history)",
         "0.05": "the bound of the claim quoted as an example: dropout-methods' "
