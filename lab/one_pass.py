@@ -21,8 +21,13 @@ from torch import Tensor
 from lab.common import between, per_seed, pick
 from lab.dropout_runs import (
     PAPER,
+    PAPER_0_3,
+    PAPER_0_5,
     SETTINGS,
+    SETTINGS_0_3,
+    SETTINGS_0_5,
     final_of,
+    rated,
     setting_claim,
     setting_difference,
     without_weight_dropout,
@@ -73,6 +78,8 @@ __all__ = [
     "ONE_PASS_ALIGNED_CLAIMS",
     "ONE_PASS_CLAIMS",
     "ONE_PASS_DROPOUT",
+    "ONE_PASS_DROPOUT_0_3",
+    "ONE_PASS_DROPOUT_0_3_CLAIMS",
     "ONE_PASS_DROPOUT_CLAIMS",
     "ONE_PASS_LAYOUTS",
     "ONE_PASS_MASKS",
@@ -90,6 +97,7 @@ __all__ = [
     "input_over_rest",
     "one_pass_aligned",
     "one_pass_dropout",
+    "one_pass_dropout_0_3_facts",
     "one_pass_dropout_facts",
     "one_pass_dropout_table",
     "one_pass_facts",
@@ -99,6 +107,8 @@ __all__ = [
     "one_pass_positions",
     "one_pass_run",
     "order_and_position",
+    "rise",
+    "seen_rises_more",
     "shift",
     "training_text",
 ]
@@ -363,15 +373,16 @@ ONE_PASS_ALIGNED = Experiment(
 def one_pass_dropout(
     settings: list[str], *, seed: int, steps: int
 ) -> list[dict[str, Any]]:
-    """One row per setting of the dropout chapter's SETTINGS, for one seed,
-    read once."""
+    """One row per setting of the dropout chapter's SETTINGS, SETTINGS_0_3
+    or SETTINGS_0_5, for one seed, read once."""
     rows = []
     for name in settings:
+        paper = name in PAPER + PAPER_0_3 + PAPER_0_5
         row = one_pass_run(
-            SETTINGS[name],
+            (SETTINGS | SETTINGS_0_3 | SETTINGS_0_5)[name],
             seed=seed,
             steps=steps,
-            build=without_weight_dropout if name in PAPER else TransformerLM,
+            build=without_weight_dropout if paper else TransformerLM,
             measure=training_text,
         )
         rows.append({"setting": name} | row)
@@ -396,32 +407,35 @@ DROPOUT_COMPARED = {
 READINGS = {"final_valid": "at the end", "train_eval": "training text"}
 
 
-def one_pass_dropout_facts(record: Record) -> dict[str, str]:
+def one_pass_dropout_facts(record: Record, suffix: str = "") -> dict[str, str]:
     """Each comparison's interval at the end and on the training text; each
-    setting's final perplexity over the seeds."""
+    setting's final perplexity over the seeds (`suffix`: the settings' rate,
+    as the dropout chapter's `rated` writes it)."""
     out = {}
-    for fact, (setting, other) in DROPOUT_COMPARED.items():
-        for key, suffix in zip(READINGS, ("", "-train"), strict=True):
+    for fact, pair in DROPOUT_COMPARED.items():
+        setting, other = (rated(name, suffix) for name in pair)
+        for key, ending in zip(READINGS, ("", "-train"), strict=True):
             values = per_seed(record, setting_difference(setting, other, key))
-            out[fact + suffix] = with_interval(values)
-    for setting in SETTINGS:
+            out[fact + ending] = with_interval(values)
+    for setting in dict.fromkeys(row["setting"] for row in record.rows()):
         out[setting] = between(per_seed(record, final_of(setting)), ".0f")
     out["seed-count"] = str(len(record.seeds))
     return out
 
 
-def one_pass_dropout_table(record: Record) -> list[str]:
+def one_pass_dropout_table(record: Record, suffix: str = "") -> list[str]:
     """Each comparison: its mean paired difference with the 95% interval, at
     the end and on the training text, and the standard deviation of the
-    differences at the end over the seeds."""
+    differences at the end over the seeds (`suffix` as above)."""
     heads = "".join(f"{h:>24}" for h in READINGS.values())
-    lines = [f"{'setting - other':24}{heads}{'sd':>6}"]
-    for setting, other in DROPOUT_COMPARED.values():
+    lines = [f"{'setting - other':30}{heads}{'sd':>6}"]
+    for pair in DROPOUT_COMPARED.values():
+        setting, other = (rated(name, suffix) for name in pair)
         difference = partial(setting_difference, setting, other)
         values = [per_seed(record, difference(key)) for key in READINGS]
         cells = "".join(f"{with_interval(v):>24}" for v in values)
         sd = statistics.stdev(values[0])  # at the end
-        lines.append(f"{setting + ' - ' + other:24}{cells}{sd:6.1f}")
+        lines.append(f"{setting + ' - ' + other:30}{cells}{sd:6.1f}")
     return lines
 
 
@@ -433,11 +447,12 @@ def shift(setting: str, other: str) -> Callable[[list[Row]], float]:
     return lambda rows: valid(rows) - seen(rows)
 
 
-def input_over_rest(rows: list[Row]) -> float:
+def input_over_rest(rows: list[Row], suffix: str = "") -> float:
     """What the paper's input dropout costs at the end, minus what the rest
-    of its setting costs, on one seed."""
-    rest = setting_difference("paper-no-input", "none")(rows)
-    return setting_difference("paper", "paper-no-input")(rows) - rest
+    of its setting costs, on one seed (`suffix`: the settings' rate)."""
+    paper, without = "paper" + suffix, "paper-no-input" + suffix
+    rest = setting_difference(without, "none")(rows)
+    return setting_difference(paper, without)(rows) - rest
 
 
 ONE_PASS_DROPOUT_CLAIMS = (
@@ -489,6 +504,85 @@ ONE_PASS_DROPOUT = Experiment(
     verified={"settings": ["paper", "paper-no-input"]},
     claims=ONE_PASS_DROPOUT_CLAIMS,
     facts=one_pass_dropout_facts,
+)
+
+
+def rise(
+    setting: str, other: str, key: str = "final_valid"
+) -> Callable[[list[Row]], float]:
+    """`setting`'s `key` over `other`'s, less one: the share by which it is
+    higher, on one seed."""
+    return lambda rows: (
+        pick(rows, setting=setting)[key] / pick(rows, setting=other)[key] - 1
+    )
+
+
+def seen_rises_more(setting: str, other: str) -> Callable[[list[Row]], float]:
+    """rise() on the training text, dropout off, minus rise() on validation,
+    on one seed: positive where the text already read pays the larger share."""
+    seen, unseen = rise(setting, other, "train_eval"), rise(setting, other)
+    return lambda rows: seen(rows) - unseen(rows)
+
+
+def one_pass_dropout_0_3_facts(record: Record) -> dict[str, str]:
+    """one_pass_dropout_facts at 0.3, and the rises of the paper's setting
+    over none and over itself without the input dropout, on both texts."""
+    out = one_pass_dropout_facts(record, suffix="-0.3")
+    for fact, other in (
+        ("paper-vs-none", "none"),
+        ("paper-input", "paper-no-input-0.3"),
+    ):
+        for key, ending in (("final_valid", ""), ("train_eval", "-train")):
+            rises = per_seed(record, rise("paper-0.3", other, key))
+            out[f"{fact}-rise{ending}"] = with_interval(rises, "+.0%")
+    return out
+
+
+ONE_PASS_DROPOUT_0_3_CLAIMS = (  # written on seeds 0-4
+    setting_claim("paper-0.3", "none", above=20),
+    setting_claim("torch-0.3", "none", above=28),
+    setting_claim("paper-0.3", "paper-no-input-0.3", above=15),  # the notes'
+    setting_claim("torch-0.3", "torch-no-input-0.3", above=15),
+    setting_claim("paper-no-input-0.3", "none", above=4),
+    Claim(
+        "the paper's input dropout costs more than the rest of its setting",
+        partial(input_over_rest, suffix="-0.3"),
+        above=0,
+        interval=True,
+    ),
+    setting_claim("torch-0.3", "paper-0.3", above=4),
+    setting_claim("paper-0.3", "paper-no-input-0.3", "train_eval", above=12),
+    Claim(
+        "paper-0.3 over none: the training text, dropout off, rises by a "
+        "larger share than validation",
+        seen_rises_more("paper-0.3", "none"),
+        above=0,
+        interval=True,
+    ),
+    Claim(
+        "and over paper-no-input-0.3: so does the input dropout's rise",
+        seen_rises_more("paper-0.3", "paper-no-input-0.3"),
+        above=0,
+        interval=True,
+    ),
+    Claim(
+        "every run is still improving at the last evaluation",
+        lambda rows: all(r["final_valid"] == r["best_valid"] for r in rows),
+    ),
+)
+
+ONE_PASS_DROPOUT_0_3 = Experiment(
+    name="lm-one-pass-dropout-0.3",
+    chapter="one-pass.md",
+    run=one_pass_dropout,
+    settings=dict(settings=["none", *SETTINGS_0_3], steps=845),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7),
+    key=("setting",),
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    verified={"settings": list(PAPER_0_3)},
+    claims=ONE_PASS_DROPOUT_0_3_CLAIMS,
+    facts=one_pass_dropout_0_3_facts,
 )
 
 MASK_PAIR = ("windows", "documents")

@@ -14,6 +14,7 @@ from lab.masks import REAL_MASKS
 from lab.one_pass import (
     ONE_PASS_ALIGNED,
     ONE_PASS_DROPOUT,
+    ONE_PASS_DROPOUT_0_3,
     ONE_PASS_MASKS,
     ONE_PASS_PADDED,
     ONE_PASS_POSITIONS,
@@ -48,6 +49,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ONE_PASS_POSITIONS,
         ONE_PASS_ALIGNED,
         ONE_PASS_DROPOUT,
+        ONE_PASS_DROPOUT_0_3,
         ONE_PASS_MASKS,
         ONE_PASS_PADDED,
     )
