@@ -31,6 +31,7 @@ from literate_transformer.lm import (
 from literate_transformer.lm_command import LM_BASE
 from literate_transformer.text import (
     CORPUS,
+    EOD,
     Corpus,
     bits_per_byte,
     load_corpus,
@@ -109,8 +110,14 @@ def lm_demo(*, seed: int, steps: int) -> dict[str, Any]:
     )
     prompt = corpus.vocab.encode_text(" ".join(PROMPT))[None]
     sampler = torch.Generator().manual_seed(seed)
-    text = model.generate(
-        prompt, 60, do_sample=True, top_k=20, temperature=0.8, generator=sampler
+    text = model.generate(  # one document: it was trained on documents apart
+        prompt,
+        60,
+        do_sample=True,
+        top_k=20,
+        temperature=0.8,
+        generator=sampler,
+        end_id=EOD,
     )
     return {
         "step": history.step[9::10],  # every tenth step: the curve, not the noise

@@ -219,6 +219,7 @@ class TransformerLM(nn.Module):
         top_k: int | None = None,
         generator: torch.Generator | None = None,
         cache: bool = True,
+        end_id: int | None = None,
     ) -> Tensor:
         """prompt ids (N, T0) followed by max_new_tokens generated ids.
 
@@ -227,6 +228,9 @@ class TransformerLM(nn.Module):
         1), among the top_k likeliest if given, with `generator`; those three
         need do_sample=True. Returns (N, T0 + max_new_tokens). Runs in
         evaluation mode (no dropout) and restores the mode it found.
+        With end_id (the id that ends a document), a row that generates it
+        has ended: its later places hold end_id again, and generation stops
+        once every row has ended, so the result may be shorter.
         With cache (the default), each step runs the newest token alone while
         the sequence fits in max_len, the layers keeping the earlier keys and
         values; past max_len the window slides, every position moves, and
@@ -252,6 +256,10 @@ class TransformerLM(nn.Module):
         if generator is not None and not isinstance(generator, torch.Generator):
             got = describe(generator)
             raise TypeError(f"generator: expected None or a torch.Generator, got {got}")
+        ended, end = None, 0  # with end_id: which rows have generated it
+        if end_id is not None:
+            end = check_int("end_id", end_id, low=0, high=self.vocab_size - 1)
+            ended = torch.zeros(ids.size(0), 1, dtype=torch.bool, device=device)
         caches = None
         if check_bool("cache", cache):
             caches = [KVCache() for _ in self.layers]  # one per layer
@@ -279,7 +287,12 @@ class TransformerLM(nn.Module):
                     logits = logits.masked_fill(logits < kth, float("-inf"))
                 probabilities = logits.softmax(dim=-1)
                 next_id = torch.multinomial(probabilities, 1, generator=generator)
+            if ended is not None:  # an ended row only repeats its end
+                next_id = next_id.masked_fill(ended, end)
+                ended |= next_id == end
             ids = torch.cat([ids, next_id], dim=1)
+            if ended is not None and bool(ended.all()):
+                break
         self.train(was_training)
         return ids
 

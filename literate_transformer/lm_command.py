@@ -31,6 +31,7 @@ from literate_transformer.cli import (
 )
 from literate_transformer.lm import LMConfig, TransformerLM, evaluate_lm, train_lm
 from literate_transformer.text import (
+    EOD,
     UNK,
     Corpus,
     Vocabulary,
@@ -168,7 +169,8 @@ def run_lm(args: argparse.Namespace) -> int:
             top_k=args.top_k,
             generator=sampler,
         )
-    ids = model.generate(prompt, args.words, **sampling)
+    end = EOD if args.documents else None  # a document at a time, as it read
+    ids = model.generate(prompt, args.words, end_id=end, **sampling)
     text = corpus.vocab.decode(ids[0].cpu())
     valid = history.valid_perplexity
     bits = {

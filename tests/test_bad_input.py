@@ -944,6 +944,7 @@ CASES += [
             top_k=[0, -1, 2.5, 4.0, True, "4", [4], 13],  # None: no limit
             generator=[7, "seed"],
             cache=FLAG,
+            end_id=[-1, 13, 2.5, True, "2"],  # None: no end
         ),
     ),
 ]

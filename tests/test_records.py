@@ -94,7 +94,11 @@ def copy_code(tmp_path: Path, monkeypatch) -> dict[str, Path]:
 
 
 def hashes() -> dict[str, str]:
-    return {name: records.code_hash(e.module) for name, e in EXPERIMENTS.items()}
+    """Each experiment's code hash, computed once for each lab module (the
+    hash depends on the experiment's module only)."""
+    modules = {e.module for e in EXPERIMENTS.values()}
+    by_module = {module: records.code_hash(module) for module in modules}
+    return {name: by_module[e.module] for name, e in EXPERIMENTS.items()}
 
 
 def test_a_change_to_a_model_module_changes_every_experiments_code(

@@ -408,10 +408,10 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
     if src == REFERENCE_PAGE:
         return reference_markdown(markdown, config)
     markdown = fill_facts(markdown, src, Path(config["docs_dir"]))
-    if src == PERFORMANCE_PAGE:
-        return performance_markdown(markdown, config)
     if OUTPUT_MARK in markdown:
         markdown = show_outputs(markdown, src)
+    if src == PERFORMANCE_PAGE:
+        return performance_markdown(markdown, config)
     if src in chapter_pages(config):
         return chapter_markdown(markdown, src, config)
     return markdown
