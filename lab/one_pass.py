@@ -273,7 +273,7 @@ ONE_PASS_POSITIONS = Experiment(
     # The recorded seeds spread over up to 3.5 (learned); the re-run of seed
     # 0's add and concat with two threads and no oneDNN stayed within this.
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
-    verified={"variants": ["add", "concat"]},
+    verified={"variants": ["add"]},  # CI's budget
     claims=ONE_PASS_CLAIMS,
     facts=one_pass_facts,
 )
@@ -501,7 +501,7 @@ ONE_PASS_DROPOUT = Experiment(
     # The recorded seeds spread over up to 3.3; the re-run of seed 0's pair
     # with two threads and no oneDNN stayed within this.
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
-    verified={"settings": ["paper", "paper-no-input"]},
+    verified={"settings": ["paper"]},  # CI's budget
     claims=ONE_PASS_DROPOUT_CLAIMS,
     facts=one_pass_dropout_facts,
 )
@@ -580,7 +580,7 @@ ONE_PASS_DROPOUT_0_3 = Experiment(
     held_out=(5, 6, 7),
     key=("setting",),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
-    verified={"settings": list(PAPER_0_3)},
+    verified={"settings": ["paper-0.3"]},  # CI's budget
     claims=ONE_PASS_DROPOUT_0_3_CLAIMS,
     facts=one_pass_dropout_0_3_facts,
 )
