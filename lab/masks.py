@@ -61,11 +61,11 @@ REAL_MASKS = Experiment(
     development=(0, 1, 2, 3, 4),
     held_out=(5, 6, 7, 8, 9),
     key=("variant",),
-    # Its seed 0 re-run with two threads and no oneDNN stayed within this.
-    tolerance=dict.fromkeys(
+    tolerance=dict.fromkeys(  # seed 0, two threads, no oneDNN: moved less
         ("best_valid", "final_valid", "read_windows", "read_documents", "alone"),
         7.0,
     ),
+    verified={"variants": ["documents", "left-unmasked"]},  # CI's budget
     claims=MASK_CLAIMS,
     facts=masks_facts,
 )

@@ -42,10 +42,10 @@ POSITIONS = Experiment(
     development=(0, 1, 2, 3, 4, 5, 6, 7),
     held_out=(8, 9, 10),
     key=("task", "variant"),
-    # Another machine (experiments.md, "Verifying, on another machine"): the
-    # recorded seeds spread over up to 0.05 (tokens) and 0.07 (sequences);
-    # re-runs of seed 0 with other numerics moved them by up to 0.02 and 0.10.
+    # Another machine: the recorded seeds spread over up to 0.05 (tokens) and
+    # 0.07 (sequences); seed 0 with other numerics moved by up to 0.02, 0.10.
     tolerance={"token_accuracy": 0.06, "sequence_accuracy": 0.2},
+    verified={"variants": ["add", "concat"], "tasks": ["reverse"]},  # CI's budget
     claims=(
         Claim(
             "every variant with a position ends with more than 95% of held-out "
@@ -139,10 +139,10 @@ REAL_POSITIONS = Experiment(
     key=("variant",),
     # Another machine: re-runs of seed 0 with other numerics moved it by up to
     # 2.0, except the quietest tokens, which train on some seeds only (judged
-    # by the recorded seeds' range). CI's --verify re-runs two of the models.
+    # by the recorded seeds' range). CI's --verify re-runs one of the models.
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     unsettled=({"variant": "scale-1"},),
-    verified={"variants": ["add", "concat"]},
+    verified={"variants": ["concat"]},
     claims=POSITION_CLAIMS + ORDER_CLAIMS,
     facts=real_positions_facts,
 )

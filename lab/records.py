@@ -18,6 +18,7 @@ import contextlib
 import datetime
 import hashlib
 import importlib
+import inspect
 import json
 import math
 import multiprocessing
@@ -63,6 +64,7 @@ __all__ = [
     "stale",
     "t_quantile",
     "verify",
+    "verify_seconds",
     "with_interval",
     "write_records",
 ]
@@ -884,6 +886,23 @@ def broken_claims(
     return problems
 
 
+def verify_seconds(e: Experiment, folder: Path) -> float:
+    """What the --verify re-run of `e` should take on the recording machine:
+    the time its record gives the first development seed, times the share of
+    the seed's models that `verified` re-runs (a list of settings against
+    the list it replaces: the experiment's, or else the run's default)."""
+    seconds = load_record(e.name, folder).data.get("seconds_by_seed", {})
+    defaults = inspect.signature(e.run).parameters
+    share = 1.0
+    for name, some in e.verified.items():
+        every = e.settings.get(name)
+        if every is None and name in defaults:
+            every = defaults[name].default
+        if isinstance(some, list) and isinstance(every, (list, tuple)) and every:
+            share *= len(some) / len(every)
+    return share * float(seconds.get(str(e.development[0]), 0.0))
+
+
 def verify(
     experiments: list[Experiment],
     folder: Path,
@@ -894,21 +913,11 @@ def verify(
     """Re-run the first development seed of each experiment; list the numbers
     beyond tolerance and the claims the re-run breaks.
 
-    The runs start longest first, by the time their records took, so that
-    the jobs finish together instead of one long run ending alone; a re-run
-    of some variants (`verified`) counts their share of the seed's time.
+    The runs start longest first, by the time their records took
+    (verify_seconds), so that the jobs finish together instead of one long
+    run ending alone.
     """
-
-    def recorded_seconds(e: Experiment) -> float:
-        seconds = load_record(e.name, folder).data.get("seconds_by_seed", {})
-        share = 1.0
-        for name, some in e.verified.items():
-            every = e.settings.get(name)
-            if isinstance(some, list) and isinstance(every, list) and every:
-                share *= len(some) / len(every)
-        return share * float(seconds.get(str(e.development[0]), 0.0))
-
-    ordered = sorted(experiments, key=recorded_seconds, reverse=True)
+    ordered = sorted(experiments, key=lambda e: verify_seconds(e, folder), reverse=True)
     units = {e.verify_unit(numerics): None for e in ordered}
     results = run_all(units, jobs, scheduler)
     problems = []

@@ -10,7 +10,7 @@ import torch
 from lab.cli import main
 from lab.common import steps_to
 from lab.dropout_runs import METHODS, input_dropout_run, lm_dropout
-from lab.lm import word_order
+from lab.lm import regimes, word_order
 from lab.positional_runs import (
     POSITION_VARIANTS,
     compare_positions,
@@ -154,3 +154,9 @@ def test_the_real_text_runs_record_what_the_registry_reads():
     (row,) = lm_dropout([("sum", 0.5)], seed=0, steps=2)
     assert (row["method"], row["rate"]) == ("sum", 0.5)
     assert set(row) >= {"best_valid", "final_valid", "train", "valid_curve"}
+
+
+@pytest.mark.parametrize("bad", ["plentiful", ["x"], ("scarce", "y")])
+def test_regimes_names_a_regime_it_does_not_know(bad):
+    with pytest.raises(ValueError, match="regimes: expected a list of"):
+        regimes(bad, seed=0, steps=1)

@@ -350,6 +350,30 @@ def test_verify_starts_the_longest_re_run_first_counting_a_verified_part(
     assert started == ["longest", "whole", "part"]
 
 
+def test_verify_seconds_counts_the_share_of_a_list_or_of_the_runs_default(tmp_path):
+    def by_variant(seed, steps, variants=("a", "b", "c", "d")):
+        return [{"variant": v, "value": float(seed)} for v in variants]
+
+    cases = {
+        "whole": ({}, {}, 120.0),
+        "listed": ({"variants": ["a", "b", "c"]}, {"variants": ["a"]}, 40.0),
+        "default": ({}, {"variants": ["a"]}, 30.0),  # a fourth of the default
+        "other": ({}, {"steps": 2}, 120.0),  # not a list: the whole seed
+    }
+    for name, (settings, verified, seconds) in cases.items():
+        data = {field: {} for field in records.RECORD_FIELDS} | {
+            "seconds_by_seed": {"0": 120.0, "1": 999.0}  # seed 0 only counts
+        }
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+        e = tiny(
+            name=name,
+            run=by_variant,
+            settings={"steps": 10, **settings},
+            verified=verified,
+        )
+        assert records.verify_seconds(e, tmp_path) == seconds
+
+
 def test_other_numerics_are_for_verify_only(capsys):
     with pytest.raises(SystemExit):
         main(["experiments", "reverse-demo", "--threads", "2"])
