@@ -157,8 +157,11 @@ LM_DEMO = Experiment(
     chapter="lm.md",
     run=lm_demo,
     settings=dict(steps=1200),
-    development=(0,),
-    held_out=(1, 2, 3),
+    # Seeds 1-3 were held out for the claims as first written; 4-6 for the
+    # second, which bounds the end at 5% above the best instead of 3% (seed 3
+    # ended 2.99% above it when the record was made again on another CPU).
+    development=(0, 1, 2, 3),
+    held_out=(4, 5, 6),
     key=(),
     # A re-run on another CPU follows another path, as another seed would: the
     # recorded seeds spread over about 3 points of perplexity.
@@ -171,9 +174,9 @@ LM_DEMO = Experiment(
             below=80,
         ),
         Claim(
-            "and ends within 3% of its best: it has not started to overfit",
+            "and ends within 5% of its best: at most the start of a rise",
             lambda rows: rows[0]["final_valid"] / rows[0]["best_valid"],
-            below=1.03,
+            below=1.05,
         ),
         Claim(
             "training perplexity ends below half the validation perplexity",

@@ -830,7 +830,8 @@ def order_gain(variant: str, other: str) -> Callable[[list[Row]], float]:
 
 def real_positions_facts(record: Record) -> dict[str, str]:
     """Each variant's final perplexity over the seeds, each comparison's
-    interval, each variant's order rise, and the probe at the last layer."""
+    interval, each variant's order rise (and the deeper models' gain in it
+    over two layers), and the probe at the last layer."""
     variants = dict.fromkeys(r["variant"] for r in record.rows())
     out = {v: over_seeds(record, partial(final, variant=v)) for v in variants}
     for name, (variant, other) in COMPARISONS.items():
@@ -840,6 +841,9 @@ def real_positions_facts(record: Record) -> dict[str, str]:
     for variant in variants:
         rises = per_seed(record, partial(order_rise, variant=variant))
         out[f"{variant}-order"] = between(rises, ".0%")
+        if variant in ("none-4", "none-6"):  # against 2 layers: points of share
+            gains = per_seed(record, order_gain(variant, "none"))
+            out[f"{variant}-order-gain"] = with_interval([100 * g for g in gains])
         for name, layer in (("probe", -1), ("input-probe", 0)):
             found = per_seed(record, partial(probe, variant=variant, layer=layer))
             out[f"{variant}-{name}"] = between(found, ".0%")

@@ -64,6 +64,7 @@ __all__ = [
     "stale",
     "t_quantile",
     "verify",
+    "verify_curves",
     "verify_seconds",
     "with_interval",
     "write_records",
@@ -192,7 +193,10 @@ class Experiment:
     `verified` holds settings that replace the experiment's in the --verify
     re-run (some of its variants, where a whole seed would take CI's re-run
     past its budget): the re-run is compared with the recorded rows of the
-    same key, and the claims are checked with those rows replaced.
+    same key, and the claims are checked with those rows replaced. Where it
+    holds fewer `steps` than the experiment, the re-run trains the first part
+    of the run and its validation curve is compared with the record's first
+    evaluations (verify_curves); the claims, made of whole runs, are not.
     """
 
     name: str
@@ -890,7 +894,8 @@ def verify_seconds(e: Experiment, folder: Path) -> float:
     """What the --verify re-run of `e` should take on the recording machine:
     the time its record gives the first development seed, times the share of
     the seed's models that `verified` re-runs (a list of settings against
-    the list it replaces: the experiment's, or else the run's default)."""
+    the list it replaces: the experiment's, or else the run's default), and
+    the share of its steps."""
     seconds = load_record(e.name, folder).data.get("seconds_by_seed", {})
     defaults = inspect.signature(e.run).parameters
     share = 1.0
@@ -900,6 +905,8 @@ def verify_seconds(e: Experiment, folder: Path) -> float:
             every = defaults[name].default
         if isinstance(some, list) and isinstance(every, (list, tuple)) and every:
             share *= len(some) / len(every)
+    if shortened(e):
+        share *= e.verified["steps"] / e.settings["steps"]
     return share * float(seconds.get(str(e.development[0]), 0.0))
 
 
@@ -926,6 +933,9 @@ def verify(
         results_by_seed = load_record(e.name, folder).data["results"]
         rows, fresh = results_by_seed[str(seed)], results[e.name, seed][0]
         every_seed = list(results_by_seed.values())
+        if shortened(e):  # the run's first steps: its curve so far
+            problems += verify_curves(e, same_keys(e, rows, fresh), fresh)
+            continue
         if e.verified:  # some rows re-run: compare those, claim with the rest
             every_seed = [same_keys(e, seen, fresh) for seen in every_seed]
             problems += compare(e, same_keys(e, rows, fresh), fresh, every_seed)
@@ -933,6 +943,40 @@ def verify(
         else:
             problems += compare(e, rows, fresh, every_seed)
         problems += broken_claims(e, seed, fresh, results_by_seed)
+    return problems
+
+
+def shortened(e: Experiment) -> bool:
+    """Whether the --verify re-run of `e` trains fewer steps than its record."""
+    steps, every = e.verified.get("steps"), e.settings.get("steps")
+    return isinstance(steps, int) and isinstance(every, int) and steps < every
+
+
+def verify_curves(e: Experiment, recorded: list[Row], fresh: list[Row]) -> list[str]:
+    """A shortened re-run against its record: each row's evaluations must be
+    the record's first ones (`eval_step`), and each point of its validation
+    curve (`valid_curve`) within the tolerance of the final one."""
+    if len(recorded) != len(fresh):
+        return [f"{e.name}: {len(fresh)} rows now, {len(recorded)} recorded"]
+    problems = []
+    tolerance = e.tolerance["final_valid"]
+    for old, new in zip(recorded, fresh, strict=True):
+        where = ", ".join(f"{k}={old.get(k)}" for k in e.key)
+        steps = new["eval_step"]
+        if not steps or old["eval_step"][: len(steps)] != steps:
+            problems.append(
+                f"{e.name} ({where}): evaluated at steps {steps}, the record "
+                f"at {old['eval_step']}"
+            )
+            continue
+        for step, was, now in zip(
+            steps, old["valid_curve"], new["valid_curve"], strict=False
+        ):
+            if abs(now - was) > tolerance:
+                problems.append(
+                    f"{e.name} ({where}) validation at step {step}: recorded "
+                    f"{was:.4f}, now {now:.4f}, more than {tolerance} apart"
+                )
     return problems
 
 

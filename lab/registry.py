@@ -15,6 +15,7 @@ from lab.one_pass import (
     ONE_PASS_ALIGNED,
     ONE_PASS_DROPOUT,
     ONE_PASS_DROPOUT_0_3,
+    ONE_PASS_DROPOUT_0_5,
     ONE_PASS_MASKS,
     ONE_PASS_PADDED,
     ONE_PASS_POSITIONS,
@@ -50,6 +51,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ONE_PASS_ALIGNED,
         ONE_PASS_DROPOUT,
         ONE_PASS_DROPOUT_0_3,
+        ONE_PASS_DROPOUT_0_5,
         ONE_PASS_MASKS,
         ONE_PASS_PADDED,
     )

@@ -93,8 +93,11 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "index.md": {
         "64": "LM_BASE's width (lm_command.py), asserted in the question chapters",
+        "95": "the confidence of the claims' intervals (records.mean_interval)",
         "13.5": "lm-dropout's passes over the corpus, asserted in dropout.md",
         "90,762": "the pydoc corpus's training words, asserted in lm.md",
+        "1.73": "the large corpus's training tokens in millions, asserted in "
+        "one-pass.md and positional.md",
         "0.02": "the bound of the positions claims (concatenation, learned "
         "positions never 0.02 behind the sum), declared in positional.md",
         "0.1": "the paper's dropout rate (section 5.4), lm-dropout-settings' rate",

@@ -358,7 +358,8 @@ def test_verify_seconds_counts_the_share_of_a_list_or_of_the_runs_default(tmp_pa
         "whole": ({}, {}, 120.0),
         "listed": ({"variants": ["a", "b", "c"]}, {"variants": ["a"]}, 40.0),
         "default": ({}, {"variants": ["a"]}, 30.0),  # a fourth of the default
-        "other": ({}, {"steps": 2}, 120.0),  # not a list: the whole seed
+        "other": ({}, {"rate": 0.5}, 120.0),  # not a list: the whole seed
+        "shortened": ({}, {"steps": 4}, 48.0),  # four of its ten steps
     }
     for name, (settings, verified, seconds) in cases.items():
         data = {field: {} for field in records.RECORD_FIELDS} | {
@@ -372,6 +373,64 @@ def test_verify_seconds_counts_the_share_of_a_list_or_of_the_runs_default(tmp_pa
             verified=verified,
         )
         assert records.verify_seconds(e, tmp_path) == seconds
+
+
+def test_a_shortened_re_run_compares_the_record_s_first_evaluations(
+    tmp_path, monkeypatch
+):
+    def curve(seed, steps, variants):  # evaluated every 10 steps
+        return [
+            {
+                "variant": v,
+                "eval_step": list(range(10, steps + 1, 10)),
+                "valid_curve": [
+                    100.0 - s / 10 + seed for s in range(10, steps + 1, 10)
+                ],
+                "final_valid": 100.0 - steps / 10 + seed,
+            }
+            for v in variants
+        ]
+
+    e = tiny(
+        run=curve,
+        settings={"variants": ["a", "b"], "steps": 50},
+        verified={"variants": ["a"], "steps": 20},
+        key=("variant",),
+        tolerance={"final_valid": 1.0},
+        # Holds on the whole runs (95 + seed), not on the first 20 steps.
+        claims=(
+            Claim("ends below 100", lambda rows: rows[0]["final_valid"], below=97),
+        ),
+    )
+    assert records.shortened(e)
+    results = {str(s): curve(s, 50, ["a", "b"]) for s in e.seeds}
+    data = {field: {} for field in records.RECORD_FIELDS} | {
+        "results": results,
+        "seconds_by_seed": {"0": 10.0},
+    }
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(data))
+    re_runs = []
+
+    def reproduce(units, jobs, scheduler=None):
+        re_runs.extend(dict(u.settings) for u in units)
+        return {(u.name, u.seed): (curve(u.seed, **u.settings), 0.0) for u in units}
+
+    monkeypatch.setattr(records, "run_all", reproduce)
+    assert records.verify([e], tmp_path, 1) == []  # the claim is not asked
+    assert re_runs == [{"variants": ["a"], "steps": 20}]
+    assert records.verify_seconds(e, tmp_path) == 10.0 * 1 / 2 * 20 / 50
+
+    results["0"][0]["valid_curve"][1] += 1.5  # step 20, beyond 1.0
+    results["0"][1]["valid_curve"][1] += 1.5  # b: not re-run
+    path.write_text(json.dumps(data))
+    (problem,) = records.verify([e], tmp_path, 1)
+    assert "tiny (variant=a) validation at step 20" in problem
+
+    results["0"][0]["eval_step"] = [10, 25, 30, 40, 50]
+    path.write_text(json.dumps(data))
+    (problem,) = records.verify([e], tmp_path, 1)
+    assert "evaluated at steps [10, 20]" in problem
 
 
 def test_other_numerics_are_for_verify_only(capsys):

@@ -41,14 +41,10 @@ FOLDER = ROOT / "docs" / "records"
 SAMPLED = (
     "positions",
     "lengths",
-    "magnitudes",
     "energy",
     "dropout-rates",
-    "dropout-methods",
     "reverse-demo",
     "lm-demo",
-    "lm-gpt2",
-    "lm-dropout",
     "lm-masks",
     "lm-one-pass-masks",
 )
