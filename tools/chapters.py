@@ -34,6 +34,11 @@ LAB = "lab"  # the chapters' experiments, records and runner: not shipped
 PACKAGES = (PACKAGE, LAB)  # every folder that the chapters tangle into
 DOCS = "docs"
 CLAIM_INFOS = frozenset({"python"})  # exactly what pytest-codeblocks runs
+# A number a page's prose quotes from a record, {{NAME:FACT}}: NAME an
+# experiment (its name may hold a rate, lm-dropout-settings-0.3) or `bench`.
+FACT = re.compile(r"\{\{\s*(?P<name>[a-z0-9.-]+):(?P<key>[a-z0-9.-]+)\s*\}\}")
+# Anything that looks like one, also one FACT cannot read ({{bench:Key}}).
+LOOSE_FACT = re.compile(r"\{\{\s*[a-z0-9.-]+:[\w.-]+\s*\}\}")
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 DEFINITION_INFO = re.compile(r"^\{\s*\.python\b(?P<props>[^{}]*)\}$")

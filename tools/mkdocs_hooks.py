@@ -89,7 +89,7 @@ def mathjax_source() -> Path:
 
 
 OUTPUT_MARK = "<!--lt:output-->"
-FACT = re.compile(r"\{\{\s*(?P<name>[a-z0-9-]+):(?P<key>[a-z0-9.-]+)\s*\}\}")
+FACT = chapters.FACT
 OUTPUT_TITLE = "Output, computed from the record when this page was built"
 
 
@@ -418,7 +418,7 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
 
 
 # Anything that looks like a fact, also one FACT cannot read ({{bench:Key}}).
-UNFILLED = re.compile(r"\{\{\s*[a-z0-9-]+:[\w.-]+\s*\}\}")
+UNFILLED = chapters.LOOSE_FACT
 
 
 def on_page_content(html, page, config, files, **kwargs):
