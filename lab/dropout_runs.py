@@ -67,6 +67,7 @@ __all__ = [
     "lm_dropout",
     "lm_dropout_settings",
     "model_minus_sum",
+    "none_rise",
     "overfit",
     "rate_rise",
     "rate_step",
@@ -210,6 +211,12 @@ def dropout_rates_facts(record: Record) -> dict[str, str]:
         "cost-at-0.1": up(max(per_seed(record, sum_cost))),
         "rise-max": up(max(0.0, *per_seed(record, rate_rise))),
         "seed-count": str(len(record.seeds)),
+        "gap-0.5-vs-none": with_interval(
+            per_seed(
+                record, lambda rows: gap(rows, "sum", 0.5) - gap(rows, "sum", 0.0)
+            ),
+            "+.3f",
+        ),
     }
     for low, high in itertools.pairwise(RATES):
         versus = versus_none("sum", high)
@@ -294,6 +301,16 @@ def dropout_methods_facts(record: Record) -> dict[str, str]:
         "word-gain": between(gains),
         "word-gain-min": down(min(gains)),
         "gap-ratio": between(ratios, sep=" and "),
+        **{  # how far the gap moves from none's, paired: mean and interval
+            f"{method}-gap-vs-none": with_interval(
+                per_seed(
+                    record,
+                    lambda rows, m=method: gap(rows, m, 0.1) - gap(rows, "sum", 0.0),
+                ),
+                "+.3f",
+            )
+            for method in ("word", "embedding")
+        },
         "sum-cost-max": up(max(per_seed(record, sum_cost))),
         "sum-lower": str(sum(cost > 0 for cost in per_seed(record, sum_cost))),
         "sum-gain-max": up(max(0.0, *(-cost for cost in per_seed(record, sum_cost)))),
@@ -346,6 +363,15 @@ def real_dropout_facts(record: Record) -> dict[str, str]:
     out["none-best"] = over_seeds(
         record, lambda rows: pick(rows, method="sum", rate=0.0)["best_valid"]
     )
+    out["none-rise"] = with_interval(per_seed(record, none_rise))
+    out["sum-0.1-end-over-best"] = with_interval(  # the gain at the end, less at best
+        per_seed(
+            record,
+            lambda rows: (
+                below_none(rows, "sum", 0.1) - best_below_none(rows, "sum", 0.1)
+            ),
+        )
+    )
     out["best-gain-share"] = between(per_seed(record, best_gain_share), ".0%")
     out["seed-count"] = str(len(record.seeds))
     for method, rate in runs:  # the paired differences: mean and 95% interval
@@ -359,6 +385,15 @@ def real_dropout_facts(record: Record) -> dict[str, str]:
             per_seed(record, partial(best_below_none, method=method, rate=rate))
         )
     out["model-0.1-minus-sum-0.3"] = with_interval(per_seed(record, model_minus_sum))
+    out["model-0.3-vs-0.1"] = with_interval(  # everywhere: 0.3's end less 0.1's
+        per_seed(
+            record,
+            lambda rows: (
+                final(rows, method="model", rate=0.3)
+                - final(rows, method="model", rate=0.1)
+            ),
+        )
+    )
     out["late-swing"] = between(per_seed(record, late_swing), ".1f")
     return out
 
@@ -372,6 +407,12 @@ def late_swing(rows: list[Row]) -> float:
         late = [value for step, value in curve if step >= 400]
         changes += [abs(b - a) for a, b in itertools.pairwise(late)]
     return sum(changes) / len(changes)
+
+
+def none_rise(rows: list[Row]) -> float:
+    """How far the run without dropout ends above its best step."""
+    row = pick(rows, method="sum", rate=0.0)
+    return row["final_valid"] - row["best_valid"]
 
 
 def best_below_none(rows: list[Row], method: str, rate: float) -> float:

@@ -59,6 +59,7 @@ __all__ = [
     "of",
     "over_seeds",
     "paired",
+    "plentiful_end",
     "ratio",
     "real_text_table",
     "regime",
@@ -149,7 +150,21 @@ def lm_facts(record: Record) -> dict[str, str]:
         test="test_perplexity",
     )
     keys |= {"best-valid": "best_valid", "final-valid": "final_valid"}
-    return {name: over_seeds(key) for name, key in keys.items()}
+    found = {name: over_seeds(key) for name, key in keys.items()}
+    shares = per_seed(  # training over final validation perplexity, on a seed
+        record, lambda rows: rows[0]["train_perplexity"] / rows[0]["final_valid"]
+    )
+    found["train-share"] = with_interval(shares, ".2f")
+    above = per_seed(  # the end above the best, in percent of the best
+        record, lambda rows: 100 * (rows[0]["final_valid"] / rows[0]["best_valid"] - 1)
+    )
+    found["end-over-best"] = with_interval(above, "+.1f")
+    found["test-vs-valid"] = with_interval(  # test less validation, on a seed
+        per_seed(
+            record, lambda rows: rows[0]["test_perplexity"] - rows[0]["final_valid"]
+        )
+    )
+    return found
 
 
 LM_DEMO = Experiment(
@@ -518,6 +533,13 @@ TESTS = {
 }
 
 
+def plentiful_end(rows: list[Row]) -> float:
+    """How far the plentiful model's validation bits per byte end above
+    their lowest, in percent of the lowest, on one seed."""
+    bits = pick(rows, regime="plentiful")["valid_bits"]
+    return 100 * (bits[-1] / min(bits) - 1)
+
+
 def regimes_facts(record: Record) -> dict[str, str]:
     """Each regime's numbers over the seeds; paired differences on both tests."""
     found: dict[str, str] = {}
@@ -542,6 +564,17 @@ def regimes_facts(record: Record) -> dict[str, str]:
         lambda rows: regime("plentiful", "gain")(rows) - regime("scarce", "gain")(rows),
     )
     found["gain-difference"] = with_interval(gains, "+.3f")
+    gaps = per_seed(  # plentiful minus scarce, in percentage points
+        record,
+        lambda rows: (
+            100 * (regime("plentiful", "gap")(rows) - regime("scarce", "gap")(rows))
+        ),
+    )
+    found["gap-difference"] = with_interval(gaps, "+.1f")
+    ends = per_seed(record, plentiful_end)
+    found["plentiful-end-over-best"] = with_interval(ends, "+.2f")
+    late = per_seed(record, regime("plentiful", "gain"))
+    found["plentiful-late-gain"] = with_interval(late, ".3f")
     return found
 
 

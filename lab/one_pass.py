@@ -51,13 +51,14 @@ from lab.positional_runs import (
     both_layouts,
     difference,
     from_add,
+    order_gain,
     order_rise,
     paired_claim,
     position_probe,
     probe,
     relaid,
 )
-from lab.records import Claim, Experiment, Record, Row, with_interval
+from lab.records import Claim, Experiment, Record, Row, load_record, with_interval
 from literate_transformer.engine import use_engine
 from literate_transformer.lm import TransformerLM, evaluate_lm, windows
 from literate_transformer.lm_command import LM_BASE
@@ -91,6 +92,7 @@ __all__ = [
     "ONE_PASS_POSITIONS",
     "ONE_PASS_VARIANTS",
     "PADDED_PAIR",
+    "RATE_BELOW",
     "READINGS",
     "VERIFIED_STEPS",
     "Measure",
@@ -98,6 +100,7 @@ __all__ = [
     "both_readings",
     "compared",
     "documentation",
+    "input_cost_rise",
     "input_over_rest",
     "one_pass_aligned",
     "one_pass_dropout",
@@ -112,6 +115,7 @@ __all__ = [
     "order_and_position",
     "rated_dropout_facts",
     "rise",
+    "seen_less_unseen",
     "seen_rises_more",
     "shift",
     "training_text",
@@ -239,6 +243,13 @@ def one_pass_facts(record: Record) -> dict[str, str]:
         out[f"{variant}-order"] = between(rises, ".0%")
         found = per_seed(record, lambda rows, v=variant: probe(rows, v, 0))
         out[f"{variant}-input-probe"] = between(found, ".0%")
+        if variant != "add":  # against the default sum, in points of share
+            gains = per_seed(record, order_gain(variant, "add"))
+            out[f"{variant}-order-vs-add"] = with_interval([100 * g for g in gains])
+    readable = per_seed(  # concat's input probe less the sum's, in points
+        record, lambda rows: 100 * (probe(rows, "concat", 0) - probe(rows, "add", 0))
+    )
+    out["concat-vs-add-input-probe"] = with_interval(readable)
     out["seed-count"] = str(len(record.seeds))
     return out
 
@@ -566,7 +577,35 @@ def rated_dropout_facts(record: Record, suffix: str) -> dict[str, str]:
             out[f"{fact}-rise{ending}"] = with_interval(rises, "+.0%")
         more = per_seed(record, seen_rises_more("paper" + suffix, other))
         out[f"{fact}-seen-more"] = with_interval([100 * m for m in more], "+.0f")
+    out["input-cost-rise"] = with_interval(input_cost_rise(record, suffix))
+    out["none-seen-vs-unseen"] = with_interval(per_seed(record, seen_less_unseen))
     return out
+
+
+def seen_less_unseen(rows: list[Row]) -> float:
+    """No dropout's perplexity on the training text (dropout off) less its
+    perplexity on validation, at the end, on one seed."""
+    none = pick(rows, setting="none")
+    return float(none["train_eval"] - none["final_valid"])
+
+
+RATE_BELOW = {"-0.3": "", "-0.5": "-0.3"}  # each read-once rate, the one below
+
+
+def input_cost_rise(record: Record, suffix: str) -> list[float]:
+    """On each seed, how much more the paper's input dropout costs at the
+    rate `suffix` names than at the rate below (RATE_BELOW; its record is
+    read too, and must hold the same seeds): paired across the two records."""
+    below = RATE_BELOW[suffix]
+    folder = record.path.parent if record.path else None
+    lower = load_record("lm-one-pass-dropout" + below, folder)
+    if lower.seeds != record.seeds:
+        raise ValueError(f"seeds differ: {record.seeds} and {lower.seeds}")
+    costs = [
+        per_seed(r, setting_difference("paper" + s, "paper-no-input" + s))
+        for r, s in ((record, suffix), (lower, below))
+    ]
+    return [high - low for high, low in zip(*costs, strict=True)]
 
 
 ONE_PASS_DROPOUT_0_3_CLAIMS = (  # written on seeds 0-4

@@ -279,7 +279,7 @@ def positions_facts(record: Record) -> dict[str, str]:
         f"{variant}-vs-add-{task}": with_interval(
             per_seed(record, versus_add(variant, task)), "+.3f"
         )
-        for variant in ("concat", "learned", "none")
+        for variant in ("concat", "concat-wide", "learned", "none")
         for task in ("reverse", "copy")
     }
 
@@ -844,9 +844,22 @@ def real_positions_facts(record: Record) -> dict[str, str]:
         if variant in ("none-4", "none-6"):  # against 2 layers: points of share
             gains = per_seed(record, order_gain(variant, "none"))
             out[f"{variant}-order-gain"] = with_interval([100 * g for g in gains])
+        if variant != "add":  # against the default sum, in points of share
+            gains = per_seed(record, order_gain(variant, "add"))
+            out[f"{variant}-order-vs-add"] = with_interval([100 * g for g in gains])
         for name, layer in (("probe", -1), ("input-probe", 0)):
             found = per_seed(record, partial(probe, variant=variant, layer=layer))
             out[f"{variant}-{name}"] = between(found, ".0%")
+    readable = per_seed(  # the narrow sum's input probe less concat's, points
+        record,
+        lambda rows: 100 * (probe(rows, "add-narrow", 0) - probe(rows, "concat", 0)),
+    )
+    out["narrow-vs-concat-input-probe"] = with_interval(readable)
+    for variant in ("add", "concat", "learned", "scale-2.8"):  # input less last
+        fading = per_seed(
+            record, lambda rows, v=variant: 100 * (probe(rows, v, 0) - probe(rows, v))
+        )
+        out[f"{variant}-probe-fade"] = with_interval(fading)
     trained = per_seed(record, quiet_trained)
     out["quiet-failed"] = str(len(trained) - sum(trained))
     rows = record.rows(record.seeds[0])  # the sizes are the same on every seed

@@ -149,7 +149,7 @@ def with_interval(values: Sequence[float], form: str = "+.1f") -> str:
 
     def shown(x: float) -> str:
         text = f"{x:{form}}"
-        return text[1:] if text.lstrip("+-").strip("0.") == "" else text
+        return text.lstrip("+-") if text.lstrip("+-").strip("0.") == "" else text
 
     mean, low, high = mean_interval(values)
     return f"{shown(mean)} ({shown(low)} to {shown(high)})"

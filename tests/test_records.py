@@ -560,4 +560,6 @@ def test_the_training_losses_are_kept_however_the_loss_is_computed():
 def test_an_interval_is_written_with_signs_and_without_a_signed_zero():
     assert with_interval([1, 2, 3, 4, 5]) == "+3.0 (+1.0 to +5.0)"
     assert with_interval([-0.02, 0.01, 0.0, -0.01]) == "0.0 (0.0 to 0.0)"
+    assert with_interval([-0.02, 0.01, 0.0, -0.01], ".1f") == "0.0 (0.0 to 0.0)"
+    assert with_interval([1.0, 1.1, 1.2], ".1f").startswith("1.1 (")
     assert with_interval([-2.0, -2.1, -1.9], "+.2f").startswith("-2.00 (")
