@@ -13,6 +13,7 @@ from lab.lm import LM_DEMO, LM_GPT2, LM_REGIMES
 from lab.masks import REAL_MASKS
 from lab.one_pass import (
     ONE_PASS_ALIGNED,
+    ONE_PASS_CONTROLS,
     ONE_PASS_DROPOUT,
     ONE_PASS_DROPOUT_0_3,
     ONE_PASS_DROPOUT_0_5,
@@ -48,6 +49,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         SETTINGS_AT_0_5,
         REAL_MASKS,
         ONE_PASS_POSITIONS,
+        ONE_PASS_CONTROLS,
         ONE_PASS_ALIGNED,
         ONE_PASS_DROPOUT,
         ONE_PASS_DROPOUT_0_3,
