@@ -610,7 +610,7 @@ SETTINGS_AT_0_3 = Experiment(
     held_out=(5, 6, 7),
     key=("setting",),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
-    verified={"settings": [PAPER_0_3[0]]},
+    verified={"settings": [PAPER_0_3[0]], "steps": 300},
     claims=SETTINGS_0_3_CLAIMS,
     facts=partial(settings_facts, suffix="-0.3"),
 )
@@ -636,7 +636,7 @@ SETTINGS_AT_0_5 = Experiment(
     held_out=(5, 6, 7),
     key=("setting",),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
-    verified={"settings": [PAPER_0_5[0]]},
+    verified={"settings": [PAPER_0_5[0]], "steps": 300},
     claims=SETTINGS_0_5_CLAIMS,
     facts=partial(settings_facts, suffix="-0.5"),
 )

@@ -181,6 +181,8 @@ LM_DEMO = Experiment(
     # A re-run on another CPU follows another path, as another seed would: the
     # recorded seeds spread over about 3 points of perplexity.
     tolerance={"best_valid": 5.0, "test_perplexity": 5.0},
+    verified={"steps": 400},  # CI's budget: the curve's first four points
+    curve=("valid_perplexity", "best_valid"),
     claims=(
         Claim(
             "validation perplexity falls below 80 (guessing among the words: "
@@ -436,6 +438,8 @@ LM_GPT2 = Experiment(
     # At 400 steps the curves still fall fast: another CPU's rounding moves a
     # run as far as another seed's batches would.
     tolerance={"final_valid": 7.0, "test_perplexity": 6.0},
+    verified={"steps": 200},  # CI's budget: the curve's first two points
+    curve=("valid", "final_valid"),
     claims=(
         Claim(
             "this package's GPT-2 design ends within 20% of transformers' GPT-2 "
@@ -589,7 +593,8 @@ LM_REGIMES = Experiment(
     # Seeds 0 and 1 ended 0.04 bits per byte apart at most: a re-run on
     # another CPU may move as far.
     tolerance={"final_valid_bits": 0.06, "scarce_test_bits": 0.06},
-    verified={"regimes": ["plentiful"]},  # CI's budget
+    verified={"regimes": ["plentiful"], "steps": 400},  # CI's budget
+    curve=("valid_bits", "final_valid_bits"),
     claims=(
         Claim(
             "scarce: the training text is learned far better than unseen "

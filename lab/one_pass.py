@@ -94,12 +94,16 @@ __all__ = [
     "ONE_PASS_PADDED",
     "ONE_PASS_PADDED_CLAIMS",
     "ONE_PASS_POSITIONS",
+    "ONE_PASS_TORCH_0_5",
     "ONE_PASS_VARIANTS",
     "PADDED_PAIR",
     "RATE_BELOW",
     "READINGS",
+    "TORCH_0_5",
+    "TORCH_ACROSS",
     "VERIFIED_STEPS",
     "Measure",
+    "across",
     "aligned_readings",
     "both_readings",
     "compared",
@@ -123,6 +127,7 @@ __all__ = [
     "seen_less_unseen",
     "seen_rises_more",
     "shift",
+    "torch_0_5_facts",
     "training_text",
 ]
 
@@ -694,20 +699,34 @@ def seen_less_unseen(rows: list[Row]) -> float:
 RATE_BELOW = {"-0.3": "", "-0.5": "-0.3"}  # each read-once rate, the one below
 
 
-def input_cost_rise(record: Record, suffix: str) -> list[float]:
-    """On each seed, how much more the paper's input dropout costs at the
-    rate `suffix` names than at the rate below (RATE_BELOW; its record is
-    read too, and must hold the same seeds): paired across the two records."""
-    below = RATE_BELOW[suffix]
+def across(
+    record: Record,
+    other: str,
+    mine: Callable[[list[Row]], float],
+    theirs: Callable[[list[Row]], float],
+) -> list[float]:
+    """On each seed, mine(the seed's rows of `record`) less theirs(the rows
+    of the record named `other`, which must hold the same seeds): paired
+    across two records. The same seed gives the same initial weights and the
+    same pages in both; only the process differs."""
     folder = record.path.parent if record.path else None
-    lower = load_record("lm-one-pass-dropout" + below, folder)
-    if lower.seeds != record.seeds:
-        raise ValueError(f"seeds differ: {record.seeds} and {lower.seeds}")
-    costs = [
-        per_seed(r, setting_difference("paper" + s, "paper-no-input" + s))
-        for r, s in ((record, suffix), (lower, below))
+    paired = load_record(other, folder)
+    if paired.seeds != record.seeds:
+        raise ValueError(f"seeds differ: {record.seeds} and {paired.seeds}")
+    ours, others = per_seed(record, mine), per_seed(paired, theirs)
+    return [a - b for a, b in zip(ours, others, strict=True)]
+
+
+def input_cost_rise(record: Record, suffix: str, setting: str = "paper") -> list[float]:
+    """On each seed, how much more the input dropout of `setting` ("paper" or
+    "torch") costs at the rate `suffix` names than at the rate below
+    (RATE_BELOW; its record is lm-one-pass-dropout at that rate): across()."""
+    below = RATE_BELOW[suffix]
+    cost = [
+        setting_difference(setting + s, setting + "-no-input" + s)
+        for s in (suffix, below)
     ]
-    return [high - low for high, low in zip(*costs, strict=True)]
+    return across(record, "lm-one-pass-dropout" + below, *cost)
 
 
 ONE_PASS_DROPOUT_0_3_CLAIMS = (  # written on seeds 0-4
@@ -799,6 +818,65 @@ ONE_PASS_DROPOUT_0_5 = Experiment(
     verified={"settings": [PAPER_0_5[0]], "steps": VERIFIED_STEPS},  # CI's budget
     claims=ONE_PASS_DROPOUT_0_5_CLAIMS,
     facts=partial(rated_dropout_facts, suffix="-0.5"),
+)
+
+TORCH_0_5 = ("torch-0.5", "torch-no-input-0.5")
+ONE_PASS_TORCH_0_5_CLAIMS = (  # written on seeds 0-4
+    setting_claim(*TORCH_0_5, above=45),  # the notes' question
+    setting_claim(*TORCH_0_5, "train_eval", above=45),
+    Claim(
+        "torch-0.5 over torch-no-input-0.5: the training text, dropout off, "
+        "rises by a larger share than validation",
+        seen_rises_more(*TORCH_0_5),
+        above=0,
+        interval=True,
+    ),
+    Claim(
+        "every run is still improving at the last evaluation",
+        lambda rows: all(r["final_valid"] == r["best_valid"] for r in rows),
+    ),
+)
+
+# Across the records: PyTorch's setting at 0.5 against no dropout and
+# against the paper's setting there (its input dropout's cost at 0.5 less
+# its cost at 0.3: input_cost_rise).
+TORCH_ACROSS = {
+    "torch-vs-none": (
+        "lm-one-pass-dropout-0.5",
+        final_of("torch-0.5"),
+        final_of("none"),
+    ),
+    "torch-vs-paper": (
+        "lm-one-pass-dropout-0.5",
+        final_of("torch-0.5"),
+        final_of("paper-0.5"),
+    ),
+}
+
+
+def torch_0_5_facts(record: Record) -> dict[str, str]:
+    """one_pass_dropout_facts of the pair, TORCH_ACROSS's comparisons and
+    the rise of the input dropout's cost from 0.3 (input_cost_rise)."""
+    out = one_pass_dropout_facts(record, "-0.5")
+    for fact, (other, mine, theirs) in TORCH_ACROSS.items():
+        out[fact] = with_interval(across(record, other, mine, theirs))
+    rise_from_0_3 = input_cost_rise(record, "-0.5", "torch")
+    out["torch-input-rise"] = with_interval(rise_from_0_3)
+    return out
+
+
+ONE_PASS_TORCH_0_5 = Experiment(
+    name="lm-one-pass-torch-0.5",
+    chapter="one-pass.md",
+    run=one_pass_dropout,
+    settings=dict(settings=list(TORCH_0_5), steps=845),
+    development=(0, 1, 2, 3, 4),
+    held_out=(5, 6, 7),
+    key=("setting",),
+    tolerance={"best_valid": 7.0, "final_valid": 7.0},
+    verified={"settings": ["torch-0.5"], "steps": VERIFIED_STEPS},  # CI's budget
+    claims=ONE_PASS_TORCH_0_5_CLAIMS,
+    facts=torch_0_5_facts,
 )
 
 MASK_PAIR = ("windows", "documents")

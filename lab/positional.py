@@ -142,7 +142,7 @@ REAL_POSITIONS = Experiment(
     # by the recorded seeds' range). CI's --verify re-runs one of the models.
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
     unsettled=({"variant": "scale-1"},),
-    verified={"variants": ["concat"]},
+    verified={"variants": ["concat"], "steps": 200},
     claims=POSITION_CLAIMS + ORDER_CLAIMS,
     facts=real_positions_facts,
 )

@@ -1131,7 +1131,11 @@ LM_ALIGNED = Experiment(
     held_out=(5, 6, 7),
     key=("variant", "layout"),
     tolerance={"best_valid": 7.0, "final_valid": 7.0},
-    verified={"variants": ["add"], "layouts": ["aligned"]},  # CI's budget
+    verified={  # CI's budget
+        "variants": ["add"],
+        "layouts": ["aligned"],
+        "steps": 200,
+    },
     claims=ALIGNED_CLAIMS,
     facts=aligned_facts,
 )

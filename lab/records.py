@@ -197,6 +197,8 @@ class Experiment:
     holds fewer `steps` than the experiment, the re-run trains the first part
     of the run and its validation curve is compared with the record's first
     evaluations (verify_curves); the claims, made of whole runs, are not.
+    `curve` names the rows' validation curve and the tolerance that bounds
+    each of its points.
     """
 
     name: str
@@ -212,12 +214,18 @@ class Experiment:
     probe: dict[str, Any] = field(default_factory=lambda: {"steps": PROBE_STEPS})
     unsettled: tuple[dict[str, Any], ...] = ()
     verified: dict[str, Any] = field(default_factory=dict)
+    curve: tuple[str, str] = ("valid_curve", "final_valid")
 
     def __post_init__(self) -> None:
         if len(self.held_out) < 3 or set(self.held_out) & set(self.development):
             raise ValueError(
                 f"{self.name}: expected at least 3 held-out seeds, apart from the "
                 f"development seeds, got {self.held_out} and {self.development}"
+            )
+        if "steps" in self.verified and self.curve[1] not in self.tolerance:
+            raise ValueError(
+                f"{self.name}: a shortened re-run compares {self.curve[0]!r} "
+                f"within the tolerance {self.curve[1]!r}, which is not declared"
             )
 
     @property
@@ -955,11 +963,12 @@ def shortened(e: Experiment) -> bool:
 def verify_curves(e: Experiment, recorded: list[Row], fresh: list[Row]) -> list[str]:
     """A shortened re-run against its record: each row's evaluations must be
     the record's first ones (`eval_step`), and each point of its validation
-    curve (`valid_curve`) within the tolerance of the final one."""
+    curve within its tolerance (`curve`: the field, the tolerance's name)."""
     if len(recorded) != len(fresh):
         return [f"{e.name}: {len(fresh)} rows now, {len(recorded)} recorded"]
     problems = []
-    tolerance = e.tolerance["final_valid"]
+    curve, bound = e.curve
+    tolerance = e.tolerance[bound]
     for old, new in zip(recorded, fresh, strict=True):
         where = ", ".join(f"{k}={old.get(k)}" for k in e.key)
         steps = new["eval_step"]
@@ -969,9 +978,7 @@ def verify_curves(e: Experiment, recorded: list[Row], fresh: list[Row]) -> list[
                 f"at {old['eval_step']}"
             )
             continue
-        for step, was, now in zip(
-            steps, old["valid_curve"], new["valid_curve"], strict=False
-        ):
+        for step, was, now in zip(steps, old[curve], new[curve], strict=False):
             if abs(now - was) > tolerance:
                 problems.append(
                     f"{e.name} ({where}) validation at step {step}: recorded "

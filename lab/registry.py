@@ -20,6 +20,7 @@ from lab.one_pass import (
     ONE_PASS_MASKS,
     ONE_PASS_PADDED,
     ONE_PASS_POSITIONS,
+    ONE_PASS_TORCH_0_5,
 )
 from lab.positional import POSITIONS, REAL_POSITIONS
 from lab.positional_runs import ENERGY, LENGTHS, LM_ALIGNED, MAGNITUDES
@@ -54,6 +55,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         ONE_PASS_DROPOUT,
         ONE_PASS_DROPOUT_0_3,
         ONE_PASS_DROPOUT_0_5,
+        ONE_PASS_TORCH_0_5,
         ONE_PASS_MASKS,
         ONE_PASS_PADDED,
     )
