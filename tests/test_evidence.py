@@ -90,6 +90,11 @@ ALLOWED: dict[str, dict[str, str]] = {
         "0.05": "the bound of the claim quoted as an example: dropout-methods' "
         "word-dropout claim, declared in dropout.md",
         "1200": "lm-demo's steps, declared in lm.md (LM_DEMO's settings)",
+        "21": "the re-run's minutes of one core by the records' times before "
+        "the pydoc runs were shortened (this page's block, at commit 8805998)",
+        "26": "a clean-clone .ci/run of 4d48c61 on the recording machine: "
+        "25 min 58 s (the closing note of stop 49)",
+        "27": "the CI run of stop 49 (8805998): 1827 s, 30 min 27 s",
     },
     "index.md": {
         "64": "LM_BASE's width (lm_command.py), asserted in the question chapters",

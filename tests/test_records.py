@@ -371,6 +371,7 @@ def test_verify_seconds_counts_the_share_of_a_list_or_of_the_runs_default(tmp_pa
             run=by_variant,
             settings={"steps": 10, **settings},
             verified=verified,
+            tolerance={"final_valid": 1.0},
         )
         assert records.verify_seconds(e, tmp_path) == seconds
 
@@ -431,6 +432,36 @@ def test_a_shortened_re_run_compares_the_record_s_first_evaluations(
     path.write_text(json.dumps(data))
     (problem,) = records.verify([e], tmp_path, 1)
     assert "evaluated at steps [10, 20]" in problem
+
+
+def test_a_shortened_re_run_reads_the_curve_its_declaration_names(
+    tmp_path, monkeypatch
+):
+    def bits(seed, steps):  # evaluated every 10 steps, in bits per byte
+        evals = list(range(10, steps + 1, 10))
+        curve = [2.0 - s / 100 + seed / 1000 for s in evals]
+        return [{"eval_step": evals, "valid_bits": curve, "final_bits": curve[-1]}]
+
+    declared = dict(run=bits, settings={"steps": 50}, verified={"steps": 20})
+    with pytest.raises(ValueError, match="'valid_bits' within the tolerance"):
+        tiny(**declared, curve=("valid_bits", "final_bits"))  # no such tolerance
+    e = tiny(
+        **declared, tolerance={"final_bits": 0.01}, curve=("valid_bits", "final_bits")
+    )
+    results = {str(s): bits(s, 50) for s in e.seeds}
+    data = {field: {} for field in records.RECORD_FIELDS} | {"results": results}
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(data))
+
+    def reproduce(units, jobs, scheduler=None):
+        return {(u.name, u.seed): (bits(u.seed, **u.settings), 0.0) for u in units}
+
+    monkeypatch.setattr(records, "run_all", reproduce)
+    assert records.verify([e], tmp_path, 1) == []
+    results["0"][0]["valid_bits"][0] += 0.02  # step 10, beyond 0.01
+    path.write_text(json.dumps(data))
+    (problem,) = records.verify([e], tmp_path, 1)
+    assert "validation at step 10: recorded 1.9200, now 1.9000" in problem
 
 
 def test_other_numerics_are_for_verify_only(capsys):
