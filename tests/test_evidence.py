@@ -95,6 +95,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "26": "a clean-clone .ci/run of 4d48c61 on the recording machine: "
         "25 min 58 s (the closing note of stop 49)",
         "27": "the CI run of stop 49 (8805998): 1827 s, 30 min 27 s",
+        "17": "the re-run's minutes of one core at c4f8d26 (this page's block)",
+        "25": "a clean-clone .ci/run of c4f8d26 on the recording machine: 25 min 6 s",
     },
     "index.md": {
         "64": "LM_BASE's width (lm_command.py), asserted in the question chapters",
