@@ -258,14 +258,19 @@ class Experiment:
 def imported_modules(path: Path) -> set[str]:
     """The names of the library and the lab that the file at `path` imports:
     modules, and names imported from modules (some of which are modules too)."""
+    return set(_imports(path.read_bytes()))
+
+
+@cache  # each text parsed once a process: every experiment shares most files
+def _imports(source: bytes) -> frozenset[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {name for name in found if name.split(".")[0] in CODE_ROOTS}
+    return frozenset(name for name in found if name.split(".")[0] in CODE_ROOTS)
 
 
 def module_file(name: str) -> Path | None:

@@ -33,7 +33,7 @@ from literate_transformer._checks import (
 )
 from literate_transformer.attention import KVCache, MultiHeadAttention, _check_mask
 from literate_transformer.embedding import TransformerEmbedding
-from literate_transformer.fast_dropout import FastDropout, keep_mask
+from literate_transformer.fast_dropout import FastDropout, kept_scale
 from literate_transformer.layers import EncoderLayer
 from literate_transformer.masks import causal_mask
 
@@ -203,8 +203,8 @@ def _dropping_weights(
     on the weights from one draw of keep_mask for all of them."""
     h, p = mha.num_heads, mha.dropout
     sizes = [h * q.size(2) ** 2 for q, _, _ in sequences]  # h * L * L each
-    keep = keep_mask((sum(sizes),), p, mha.q_proj.weight.device)
-    scaled = keep.to(torch.float32).mul_(1.0 / (1.0 - p))  # 0 or 1 / (1 - p)
+    device = mha.q_proj.weight.device
+    scaled = kept_scale((sum(sizes),), p, 1.0 / (1.0 - p), device)  # or 0
     outs = []
     for (q, k, v), kept in zip(sequences, scaled.split(sizes), strict=True):
         wide = q.to(torch.float32) / math.sqrt(mha.d_head)
@@ -350,14 +350,44 @@ def _attention_causal(mha: MultiHeadAttention, x: Tensor) -> Tensor:
 def _causal_dropping(q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
     """The heads (N, h, T, d_head) of causal attention, step by step, the
     weights dropped where one keep_mask draw says, the rest scaled up."""
-    N, h, T, d_head = q.shape
-    future = q.new_zeros(T, T).masked_fill_(  # added to the scores
-        ~causal_mask(T, device=q.device), float("-inf")
-    )
-    q, k, v = (t.reshape(N * h, T, d_head) for t in (q, k, v))
-    scores = torch.baddbmm(future, q, k.transpose(1, 2), alpha=d_head**-0.5)
-    kept = scores.softmax(dim=-1) * keep_mask(tuple(scores.shape), p, q.device)
-    return (kept @ v).mul_(1.0 / (1.0 - p)).view(N, h, T, d_head)
+    out: Tensor = _CausalDropping.apply(q, k, v, p)  # type: ignore[no-untyped-call]
+    return out
+
+
+class _CausalDropping(torch.autograd.Function):
+    """_causal_dropping's steps, and their gradients from what they kept."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")  # type: ignore[untyped-decorator]
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, p: float) -> Tensor:
+        N, h, T, d_head = q.shape
+        future = q.new_zeros(T, T).masked_fill_(  # added to the scores
+            ~causal_mask(T, device=q.device), float("-inf")
+        )
+        q, k, v = (t.reshape(N * h, T, d_head) for t in (q, k, v))
+        scores = torch.baddbmm(future, q, k.transpose(1, 2), alpha=d_head**-0.5)
+        weights = scores.softmax(dim=-1)
+        keep = kept_scale(tuple(weights.shape), p, 1.0, q.device, weights.dtype)
+        kept = weights * keep  # the weights, 0 where dropped
+        ctx.save_for_backward(q, k, v, weights, keep, kept)
+        ctx.scale = 1.0 / (1.0 - p)
+        return torch.bmm(kept, v).mul_(ctx.scale).view(N, h, T, d_head)
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")  # type: ignore[untyped-decorator]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        q, k, v, weights, keep, kept = ctx.saved_tensors
+        shape = grad.shape  # (N, h, T, d_head)
+        grad = grad.reshape(q.shape) * ctx.scale  # (N h, T, d_head)
+        grad_v = torch.bmm(kept.transpose(1, 2), grad)
+        grad_weights = torch.bmm(grad, v.transpose(1, 2)).mul_(keep)
+        grad_scores = torch._softmax_backward_data(  # what softmax's backward runs
+            grad_weights.to(weights.dtype), weights, -1, weights.dtype
+        )
+        alpha = q.size(-1) ** -0.5
+        grad_q = torch.bmm(grad_scores, k).mul_(alpha)
+        grad_k = torch.bmm(grad_scores.transpose(1, 2), q).mul_(alpha)
+        return grad_q.view(shape), grad_k.view(shape), grad_v.view(shape), None
 
 
 class _LanguageModel(Protocol):

@@ -19,12 +19,14 @@ from torch import Tensor, nn
 
 from literate_transformer._checks import (
     check_bool,
+    check_float,
+    check_float_dtype,
     check_int,
     check_probability,
     describe,
 )
 
-__all__ = ["FastDropout", "fast_dropout", "keep_mask"]
+__all__ = ["FastDropout", "fast_dropout", "keep_mask", "kept_scale"]
 
 BITS = 15  # random bits per coordinate: a 16-bit piece of 63 random bits
 
@@ -34,6 +36,31 @@ def keep_mask(
 ) -> Tensor:
     """bool, True where a coordinate is kept: probability 1 - p, with p
     rounded to a multiple of 2^-15. Draws from torch's default generator."""
+    bits, threshold = _draw(shape, p, device)
+    return bits >= threshold
+
+
+def kept_scale(
+    shape: torch.Size | tuple[int, ...],
+    p: float,
+    scale: float,
+    device: Any = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """scale where keep_mask(shape, p, device) is True, from the same draw,
+    and 0 elsewhere, as a floating-point tensor of `dtype`."""
+    scale = check_float("scale", scale)
+    dtype = check_float_dtype("dtype", dtype)
+    bits, threshold = _draw(shape, p, device)
+    ones = bits.to(torch.float32).sub_(threshold - 1).clamp_(0.0, 1.0)  # kept: 1
+    return ones.mul_(scale).to(dtype)
+
+
+def _draw(
+    shape: torch.Size | tuple[int, ...], p: float, device: Any
+) -> tuple[Tensor, int]:
+    """Uniform integers in [0, 2^15) of `shape` (int16), and the threshold
+    that a kept coordinate's integer reaches: round(p * 2^15)."""
     p = check_probability("p", p)
     if not isinstance(shape, (tuple, list)):  # torch.Size is a tuple
         raise TypeError(f"shape: expected a tuple of sizes, got {describe(shape)}")
@@ -42,22 +69,20 @@ def keep_mask(
     words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device)
     words.random_()  # 63 random bits each: [0, 2^63)
     pieces = words.view(torch.int16)[:count].view(shape)  # four per word
-    bits = pieces.bitwise_and_(2**BITS - 1)  # uniform in [0, 2^15)
-    return bits >= round(p * 2**BITS)
+    return pieces.bitwise_and_(2**BITS - 1), round(p * 2**BITS)
 
 
 class _Dropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, p: float) -> Tensor:
-        keep = keep_mask(x.shape, p, x.device)
+        keep = kept_scale(x.shape, p, 1.0 / (1.0 - p), x.device, x.dtype)
         ctx.save_for_backward(keep)
-        ctx.scale = 1.0 / (1.0 - p)
-        return (x * keep).mul_(ctx.scale)  # a new tensor, scaled in place
+        return x * keep  # 0, or x scaled by 1 / (1 - p)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (keep,) = ctx.saved_tensors
-        return (grad * keep).mul_(ctx.scale), None
+        return grad * keep, None
 
 
 def fast_dropout(x: Tensor, p: float, training: bool = True) -> Tensor:

@@ -478,7 +478,9 @@ def evaluate_lm(
 ) -> float:
     """Mean cross-entropy per token of `stream`, read in consecutive windows,
     for any causal language model (see train_lm); with `documents`, each
-    window read with its document labels (a TransformerLM's document mask)."""
+    window read with its document labels (a TransformerLM's document mask).
+    A TransformerLM with the engine's chunked loss on computes each chunk's
+    loss without its logits (engine.linear_cross_entropy)."""
     device, vocab_size, max_len = _check_lm(model)
     length = check_int("length", length, low=1, high=max_len)
     if not isinstance(stream, Tensor) or stream.dim() != 1:
@@ -489,12 +491,15 @@ def evaluate_lm(
     was_training = model.training
     model.eval()
     total = 0.0
+    own_loss = isinstance(model, TransformerLM) and model.chunked_loss
     for start in range(0, len(inputs), 64):  # 64 windows at a time
-        rows = inputs[start : start + 64]
+        rows, chunk = inputs[start : start + 64], targets[start : start + 64]
         labels = (document_labels(rows, EOD),) if documents else ()
-        logits = model(rows, *labels)
-        chunk = targets[start : start + 64].flatten()
-        total += F.cross_entropy(logits.flatten(0, 1), chunk, reduction="sum").item()
+        if own_loss:  # the engine's loss, without the logits: the mean
+            total += model(rows, *labels, targets=chunk).item() * chunk.numel()
+            continue
+        logits = model(rows, *labels).flatten(0, 1)
+        total += F.cross_entropy(logits, chunk.flatten(), reduction="sum").item()
     model.train(was_training)
     return total / targets.numel()
 

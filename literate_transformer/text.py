@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -312,6 +313,29 @@ def load_docs(
     tokenizer: str | os.PathLike[str] = TOKENIZER,
 ) -> Corpus:
     """Read, split and encode the large corpus (see read_snapshot, BytePairs)."""
+    try:  # each version of the two files is encoded once a process
+        versions = [(os.path.abspath(f), os.stat(f)) for f in (path, tokenizer)]
+    except (OSError, TypeError, ValueError):  # the reading says what is wrong
+        return _encode_docs(path, tokenizer)
+    keys = [(name, stat.st_size, stat.st_mtime_ns) for name, stat in versions]
+    kept = _encoded_docs(*keys)
+    documents = {
+        split: {name: ids.clone() for name, ids in pages.items()}
+        for split, pages in kept.documents.items()
+    }
+    return Corpus(kept.vocab, documents, dict(kept.sizes))
+
+
+@cache
+def _encoded_docs(
+    path: tuple[str, int, int], tokenizer: tuple[str, int, int]
+) -> Corpus:
+    return _encode_docs(path[0], tokenizer[0])
+
+
+def _encode_docs(
+    path: str | os.PathLike[str], tokenizer: str | os.PathLike[str]
+) -> Corpus:
     bpe = BytePairs.load(tokenizer)
     documents: dict[Split, dict[str, Tensor]] = {"train": {}, "valid": {}, "test": {}}
     sizes: dict[Split, int] = {"train": 0, "valid": 0, "test": 0}

@@ -28,7 +28,12 @@ from literate_transformer.debug import set_debug
 from literate_transformer.dropout import EmbeddingDropout, WordDropout
 from literate_transformer.embedding import EmbeddingConfig, TransformerEmbedding
 from literate_transformer.engine import Decoding, attention_real, use_engine
-from literate_transformer.fast_dropout import FastDropout, fast_dropout, keep_mask
+from literate_transformer.fast_dropout import (
+    FastDropout,
+    fast_dropout,
+    keep_mask,
+    kept_scale,
+)
 from literate_transformer.layers import (
     DecoderLayer,
     EncoderLayer,
@@ -1080,6 +1085,18 @@ CASES += [
         keep_mask,
         dict(shape=(2, 3), p=0.1),
         dict(shape=[(2, -1), (2.5,), ("2",), 4, None], p=PROBABILITY),
+    ),
+    Case(
+        "fast_dropout",
+        "kept_scale",
+        kept_scale,
+        dict(shape=(2, 3), p=0.1, scale=1.25),
+        dict(
+            shape=[(2, -1), (2.5,), 4, None],
+            p=PROBABILITY,
+            scale=[float("inf"), float("nan"), "1", None],
+            dtype=[torch.int64, torch.bool, "float32"],
+        ),
     ),
     Case("fast_dropout", "FastDropout", FastDropout, dict(p=0.1), dict(p=PROBABILITY)),
     Case(

@@ -121,15 +121,15 @@ def test_weight_dropout_sequence_by_sequence_applies_one_draw_to_each_sequence(
     keep = torch.rand(size, generator=torch.Generator().manual_seed(1)) >= p
     calls = []
 
-    def fixed_keep(shape, rate, device=None):
-        calls.append((shape, rate))
-        return keep.clone()
+    def fixed_keep(shape, rate, scale, device=None, dtype=torch.float32):
+        calls.append((shape, rate, scale))
+        return keep.to(dtype) * scale
 
-    monkeypatch.setattr(engine_module, "keep_mask", fixed_keep)
+    monkeypatch.setattr(engine_module, "kept_scale", fixed_keep)
     monkeypatch.setattr(engine_module, "PER_SEQUENCE_FROM", S)
     x = torch.randn(int(real.sum()), 16, requires_grad=True)
     out = attention_real(mha, x, real, attention_mask(real))
-    assert calls == [((size,), p)]  # one draw for the whole batch
+    assert calls == [((size,), p, 1 / (1 - p))]  # one draw for the whole batch
     (out**2).sum().backward()
     grads = [x.grad.clone()] + [q.grad.clone() for q in mha.parameters()]
 

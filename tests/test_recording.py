@@ -32,8 +32,10 @@ def environment(tmp: Path) -> dict[str, str]:
 
 
 def record(tmp: Path, folder: str = "records") -> dict:
-    """Record the tiny experiment in a process of its own; its record."""
-    command = [sys.executable, "-c", START, str(tmp / folder), "2"]
+    """Record the tiny experiment in a process of its own, one unit after
+    the other in that process (the interruption tests record two at a time,
+    in worker processes); its record."""
+    command = [sys.executable, "-c", START, str(tmp / folder), "1"]
     subprocess.run(command, env=environment(tmp), cwd=tmp, check=True, timeout=300)
     return json.loads((tmp / folder / "tiny.json").read_text())
 
@@ -104,7 +106,7 @@ def test_a_damaged_cache_file_is_named_with_the_command_that_remakes_it(tmp_path
     record(tmp_path)
     damaged = cached_units(tmp_path)[2]
     damaged.write_text(damaged.read_text()[:20])  # truncated
-    command = [sys.executable, "-c", START, str(tmp_path / "again"), "2"]
+    command = [sys.executable, "-c", START, str(tmp_path / "again"), "1"]
     result = subprocess.run(
         command, env=environment(tmp_path), cwd=tmp_path, capture_output=True, text=True
     )
