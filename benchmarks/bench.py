@@ -32,7 +32,7 @@ Benchmarks (names for --only):
     lm-eval       the same three: evaluation forward and loss
     lm-decode     greedy decoding of 128 tokens at batch 1 and 32, cached
     lm-run        a whole training run of 400 steps, warm-up included
-    lm-flops      the lm-train steps' FLOP/s vs a large matmul
+    lm-flops      the lm-train steps' FLOP/s vs a large matmul; our products alone
 
 With --device cuda every benchmark runs in float32 and in bfloat16. The JSON
 record (default benchmarks/out/bench-DEVICE-DATE.json) holds the machine, the

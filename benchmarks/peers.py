@@ -22,7 +22,8 @@ residual branches):
     lm-run      a whole training run of LM_RUN_STEPS steps at the lm page's
                 size, from a fresh copy of the weights and a fresh optimiser,
                 warm-up (and any compilation) included
-    lm-flops    the training steps' FLOP/s as a share of a large matmul's
+    lm-flops    the training steps' FLOP/s as a share of a large matmul's,
+                and our step's matrix products alone (a floor under its time)
 
 The nanoGPT-style reference runs eagerly, as nanoGPT's train.py does with
 compile=False; ratios are the reference's time over ours (> 1: ours faster).
@@ -53,7 +54,7 @@ from benchmarks.measure import (
     matmul_peak,
     share_of_peak,
 )
-from literate_transformer.engine import use_engine
+from literate_transformer.engine import LOSS_ROWS, use_engine
 from literate_transformer.lm import load_gpt2
 from literate_transformer.text import BPE_SIZE
 
@@ -477,11 +478,58 @@ def lm_train_flops(
     return 3.0 * (layers * layer + 2 * tokens * d * vocab)
 
 
+PRODUCTS = f"{OURS}: products alone"
+
+
+def step_products(size: str, device: str, dtype: torch.dtype) -> Callable[[], None]:
+    """The matrix products of our training step at `size`, alone, on random
+    numbers of the step's shapes: per layer the four projections forward
+    and their two gradients each, attention's two batched products and
+    their four gradients; the output layer's three products per block of
+    LOSS_ROWS rows (linear_cross_entropy). Their time is a floor under the
+    step's: with every other operation free, its FLOP/s would be theirs."""
+    d, h, layers, d_ff = LM_SIZES[size]
+    rows, heads = LM_BATCH * LM_SEQ, LM_BATCH * h
+
+    def new(*shape: int) -> Tensor:
+        return torch.randn(*shape, device=device, dtype=dtype)
+
+    x, inner = new(rows, d), new(rows, d_ff)
+    linears = [(d, 3 * d), (d, d), (d, d_ff), (d_ff, d)]  # (in, out)
+    weights = [(new(o, i), new(o), new(rows, o)) for i, o in linears]
+    q, k, v = (new(heads, LM_SEQ, d // h) for _ in range(3))
+    scores, future = new(heads, LM_SEQ, LM_SEQ), new(LM_SEQ, LM_SEQ)
+    table, logits = new(LM_VOCAB, d), new(LOSS_ROWS, LM_VOCAB)
+    grad_hidden, grad_table = new(rows, d), new(LM_VOCAB, d)
+
+    def products() -> None:
+        for _ in range(layers):
+            for (weight, bias, grad), a in zip(weights, (x, x, x, inner), strict=True):
+                torch.addmm(bias, a, weight.T)  # forward
+                grad.mm(weight)  # the input's gradient
+                grad.T.mm(a)  # the weight's
+            torch.baddbmm(future, q, k.transpose(1, 2))  # the scores
+            torch.bmm(scores, v)  # the weights applied
+            torch.bmm(scores.transpose(1, 2), v)  # the values' gradient
+            torch.bmm(v, k.transpose(1, 2))  # the weights'
+            torch.bmm(scores, k)  # the queries'
+            torch.bmm(scores.transpose(1, 2), q)  # the keys'
+        for start in range(0, rows, LOSS_ROWS):
+            block = x[start : start + LOSS_ROWS]
+            torch.mm(block, table.T, out=logits)
+            torch.mm(logits, table, out=grad_hidden[start : start + LOSS_ROWS])
+            grad_table.addmm_(logits.T, block)
+
+    return products
+
+
 def bench_lm_flops(
     settings: Settings, precision: Precision, previous: list[Row]
 ) -> list[Row]:
     """The training steps' FLOP/s (lm_train_flops, causal pairs only) as a
-    share of the machine's matmul FLOP/s, measured in this run."""
+    share of the machine's matmul FLOP/s, measured in this run; and the
+    same for our step's products alone (step_products), the share that the
+    step would reach if nothing else took time."""
     rows = matmul_peak("lm-flops", settings, precision)
     peak = rows[0].value
     assert peak is not None
@@ -497,6 +545,14 @@ def bench_lm_flops(
         note = f"{flops:.3g} FLOPs per step ({r.case}); ratio = share of matmul"
         step = f"{size_name} train step {precision.name}"
         rows.append(share_of_peak("lm-flops", step, r, flops, peak, note))
+        if r.name != OURS:
+            continue
+        products = step_products(size_name, settings.device, precision.dtype)
+        timed = compare(
+            "lm-flops", step, {PRODUCTS: products}, settings, baseline=PRODUCTS
+        )[0]
+        floor = f"{note}; the step's matrix products alone, on random numbers"
+        rows.append(share_of_peak("lm-flops", step, timed, flops, peak, floor))
     return rows
 
 

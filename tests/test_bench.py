@@ -34,13 +34,20 @@ from benchmarks.cases import (
 from benchmarks.measure import FLOAT32, Row, Settings
 from benchmarks.peers import (
     HF,
+    LM_BATCH,
+    LM_SEQ,
+    LM_SIZES,
     LM_VOCAB,
     NANO,
     OURS,
+    adamw,
     check_same_function,
     lm_peers,
+    lm_step,
     lm_train_flops,
+    step_products,
     versus,
+    windows,
 )
 from benchmarks.report import met_with, span
 from literate_transformer.layers import EncoderLayer
@@ -154,6 +161,24 @@ def test_the_language_model_flops_are_what_flop_counter_mode_counts():
     assert counter.get_total_flops() == full
     needed = lm_train_flops(n, t, d, d_ff, 2, vocab)  # the causal pairs only
     assert needed == full - 3 * 2 * 4 * d * n * (t * t - t * (t + 1) // 2)
+
+
+def test_the_products_alone_are_those_of_our_training_step():
+    # Operator by operator, the same multiply-adds as our step: what
+    # FlopCounterMode counts (it counts no in-place addmm_, so the output
+    # weight's gradient, accumulated block by block, is missing from both).
+    size = "d_model=64"
+    with FlopCounterMode(display=False) as alone:
+        step_products(size, "cpu", torch.float32)()
+    model = lm_peers(size, "cpu")[OURS].train()
+    ids, targets = windows(LM_BATCH, "cpu", torch.Generator().manual_seed(1))
+    with FlopCounterMode(display=False) as step:
+        lm_step(model, adamw(model), FLOAT32, "cpu", ids, targets)
+    assert alone.get_flop_counts()["Global"] == step.get_flop_counts()["Global"]
+    d, _, layers, d_ff = LM_SIZES[size]
+    full = lm_train_flops(LM_BATCH, LM_SEQ, d, d_ff, layers, LM_VOCAB, causal=False)
+    accumulated = 2 * LM_BATCH * LM_SEQ * d * LM_VOCAB  # the addmm_ products
+    assert alone.get_total_flops() == full - accumulated
 
 
 def test_the_peers_compute_the_same_function_and_decode_the_same_ids():
